@@ -1,0 +1,112 @@
+"""The front door: no subcommand opens the GUI; subcommands run headless.
+
+Bad input exits with status 2 and one line on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit status 2."""
+
+
+def _fail(msg: str) -> int:
+    print(f"diffusion-gui: error: {msg}", file=sys.stderr)
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .models.registry import DEFAULT_MODEL
+    p = argparse.ArgumentParser(prog="diffusion-gui", description="A desktop explorer for DDPM diffusion models.")
+    p.add_argument("--model", default=None, help=f"built-in name (default {DEFAULT_MODEL}), folder or cached hub id")
+    p.add_argument("--image", default=None, help="image to open in the forward panel")
+    sub = p.add_subparsers(dest="command")
+
+    f = sub.add_parser("forward", help="noise an image: x_t at one t (PNG) or a timeline (GIF)")
+    f.add_argument("image")
+    f.add_argument("-o", "--output", required=True, help="OUT.png, OUT.gif, or a folder for PNG frames")
+    g = f.add_mutually_exclusive_group()
+    g.add_argument("--t", type=int, default=None, help="paper timestep 0..T for a single PNG")
+    g.add_argument("--frames", type=int, default=None, help="frames of the timeline (default 50)")
+    f.add_argument("--schedule", default="linear")
+    f.add_argument("--timesteps", type=int, default=1000)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--size", type=int, default=256, help="working size, long side in px (max 512)")
+    f.add_argument("--fps", type=float, default=12)
+    f.add_argument("--spacing", choices=["even", "dense_start"], default="dense_start")
+    f.add_argument("--caption", action="store_true", help="write t and abar_t under each frame")
+
+    s = sub.add_parser("sample", help="generate images with a model")
+    s.add_argument("--model", dest="sub_model", default=None)
+    s.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm")
+    s.add_argument("--steps", type=int, default=None, help="DDPM: all T steps unless given; DDIM: 50")
+    s.add_argument("--eta", type=float, default=0.0)
+    s.add_argument("--batch", type=int, default=16)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--variance", choices=["fixed_small", "fixed_large"], default=None)
+    s.add_argument("--no-clip", action="store_true", help="do not clip the predicted x_0")
+    s.add_argument("-o", "--output", required=True, help="OUT.png (grid) or OUT.npz (images uint8 [B,H,W,C])")
+    s.add_argument("--gif", default=None, help="also write the trajectory as a GIF")
+    s.add_argument("--preview", choices=["xt", "x0", "both"], default="xt")
+    s.add_argument("--frames", type=int, default=60, help="frames of the trajectory GIF")
+    s.add_argument("--fps", type=float, default=15)
+    s.add_argument("--size", type=int, default=None, help="GIF size, long side in px")
+    s.add_argument("--caption", action="store_true")
+
+    v = sub.add_parser("vlb", help="per-timestep loss terms and the variational bound in bits/dim")
+    v.add_argument("--model", dest="sub_model", default=None)
+    v.add_argument("image", nargs="?")
+    v.add_argument("--digits", type=int, default=None, help="use N held-out digits instead of an image")
+    v.add_argument("--stride", type=int, default=1)
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("-o", "--output", required=True, help="TERMS.csv")
+    v.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    k = sub.add_parser("kl", help="the space-worms KL divergence example")
+    k.add_argument("--json", action="store_true")
+
+    t = sub.add_parser("train", help="train a DDPM; writes a diffusers pipeline folder")
+    t.add_argument("--data", default="digits", help="digits, or a folder of images")
+    t.add_argument("--size", type=int, default=16)
+    t.add_argument("--channels", type=int, choices=[1, 3], default=None, help="default: 1 for digits, 3 otherwise")
+    t.add_argument("--preset", choices=["tiny", "small", "medium"], default="small")
+    t.add_argument("--steps", type=int, default=10000)
+    t.add_argument("--batch", type=int, default=128)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--checkpoint-every", type=int, default=500)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=0)
+    t.add_argument("-o", "--output", required=True)
+    t.add_argument("--resume", action="store_true")
+
+    sub.add_parser("models", help="list built-in and cached models")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        from .gui.app import run_gui
+        return run_gui(model=args.model, image=args.image)
+    from . import commands
+    handler = getattr(commands, f"cmd_{args.command}")
+    model = getattr(args, "sub_model", None) or args.model
+    try:
+        return handler(args, model) or 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except UsageError as e:
+        return _fail(str(e))
+    except Exception as e:  # known error families become one line; anything else is a bug
+        from .commands import user_error
+        msg = user_error(e)
+        if msg is None:
+            raise
+        return _fail(msg)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

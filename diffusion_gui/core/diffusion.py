@@ -1,0 +1,184 @@
+"""Gaussian diffusion: the forward process q and the reverse-step maths of p (DDPM, DDIM).
+
+Every method takes ``i``, a LongTensor ``[B]`` of array indices: index ``i`` is the paper's step
+``t = i + 1`` (so ``i = 0`` is the last reverse step, which produces ``x_0``). Images are float
+tensors ``[B, C, H, W]``, nominally in ``[-1, 1]``.
+"""
+from __future__ import annotations
+
+import torch
+
+from .schedule import NoiseSchedule, extract
+
+VARIANCE_TYPES = ("fixed_small", "fixed_large")
+PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
+
+
+def _index(i, x: torch.Tensor) -> torch.Tensor:
+    """Accept an int or a tensor of indices; return LongTensor ``[B]`` matching ``x``'s batch."""
+    i = torch.as_tensor(i, dtype=torch.long).reshape(-1)
+    if i.numel() == 1 and x.shape[0] != 1:
+        i = i.expand(x.shape[0])
+    return i
+
+
+class GaussianDiffusion:
+    """The DDPM forward process and reverse-step formulas over one :class:`NoiseSchedule`.
+
+    variance: ``fixed_small`` (posterior variance beta~_t) or ``fixed_large`` (beta_t, with
+    beta~_2 at t = 1 as in improved-diffusion). prediction_type: what the network outputs,
+    ``epsilon``, ``sample`` (x_0) or ``v_prediction``. clip_range: where ``clip_x0`` clamps x_0.
+    """
+
+    def __init__(self, schedule: NoiseSchedule, variance: str = "fixed_small",
+                 prediction_type: str = "epsilon", clip_range: float = 1.0):
+        if variance not in VARIANCE_TYPES:
+            raise ValueError(f"variance must be one of {VARIANCE_TYPES}, not {variance!r}")
+        if prediction_type not in PREDICTION_TYPES:
+            raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}")
+        self.schedule = schedule
+        self.variance = variance
+        self.prediction_type = prediction_type
+        self.clip_range = float(clip_range)
+        s = schedule
+        # p(x_{t-1} | x_t) variance, by variance type
+        if variance == "fixed_small":
+            self.model_variance = s.posterior_variance
+            self.model_log_variance = s.posterior_log_variance_clipped
+        else:
+            large = torch.cat([s.posterior_variance[1:2] if s.timesteps > 1 else s.betas[:1],
+                               s.betas[1:]])
+            self.model_variance = large
+            self.model_log_variance = torch.log(large)
+
+    @property
+    def num_timesteps(self) -> int:
+        return self.schedule.timesteps
+
+    # ---------------------------------------------------------------- forward process q
+    def q_sample(self, x0: torch.Tensor, i, noise: torch.Tensor) -> torch.Tensor:
+        """x_t ~ q(x_t | x_0) in closed form: ``sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps``."""
+        i = _index(i, x0)
+        s = self.schedule
+        return extract(s.sqrt_alpha_bars, i, x0) * x0 + extract(s.sqrt_one_minus_alpha_bars, i, x0) * noise
+
+    def q_step(self, x_prev: torch.Tensor, i, noise: torch.Tensor) -> torch.Tensor:
+        """One forward step x_{t-1} -> x_t ~ q(x_t | x_{t-1}): ``sqrt(alpha_t) x_{t-1} + sqrt(beta_t) eps``."""
+        i = _index(i, x_prev)
+        s = self.schedule
+        return extract(s.sqrt_alphas, i, x_prev) * x_prev + extract(s.sqrt_betas, i, x_prev) * noise
+
+    def q_posterior(self, x0: torch.Tensor, x_t: torch.Tensor, i):
+        """q(x_{t-1} | x_t, x_0): ``(mean, variance, log_variance_clipped)``, each ``[B, ...]``."""
+        i = _index(i, x_t)
+        s = self.schedule
+        mean = extract(s.posterior_mean_coef1, i, x_t) * x0 + extract(s.posterior_mean_coef2, i, x_t) * x_t
+        var = extract(s.posterior_variance, i, x_t).expand_as(x_t)
+        logvar = extract(s.posterior_log_variance_clipped, i, x_t).expand_as(x_t)
+        return mean, var, logvar
+
+    # ---------------------------------------------------------------- conversions
+    def predict_x0(self, x_t: torch.Tensor, i, eps: torch.Tensor) -> torch.Tensor:
+        """x_0 from x_t and eps: ``sqrt(1/abar_t) x_t - sqrt(1/abar_t - 1) eps``."""
+        i = _index(i, x_t)
+        s = self.schedule
+        return extract(s.sqrt_recip_alpha_bars, i, x_t) * x_t - extract(s.sqrt_recipm1_alpha_bars, i, x_t) * eps
+
+    def predict_eps(self, x_t: torch.Tensor, i, x0: torch.Tensor) -> torch.Tensor:
+        """eps from x_t and x_0: ``(x_t - sqrt(abar_t) x_0) / sqrt(1 - abar_t)``."""
+        i = _index(i, x_t)
+        s = self.schedule
+        return (x_t - extract(s.sqrt_alpha_bars, i, x_t) * x0) / extract(s.sqrt_one_minus_alpha_bars, i, x_t)
+
+    def x0_and_eps(self, model_output: torch.Tensor, x_t: torch.Tensor, i, clip_x0: bool = False):
+        """Interpret the network output by ``prediction_type``: ``(x0_pred, eps_pred)``.
+
+        With ``clip_x0`` x_0 is clamped to ``[-clip_range, clip_range]`` and eps re-derived from it.
+        """
+        i = _index(i, x_t)
+        s = self.schedule
+        if self.prediction_type == "epsilon":
+            eps = model_output
+            x0 = self.predict_x0(x_t, i, eps)
+        elif self.prediction_type == "sample":
+            x0 = model_output
+            eps = self.predict_eps(x_t, i, x0)
+        else:  # v = sqrt(abar) eps - sqrt(1 - abar) x_0
+            a, b = extract(s.sqrt_alpha_bars, i, x_t), extract(s.sqrt_one_minus_alpha_bars, i, x_t)
+            x0 = a * x_t - b * model_output
+            eps = a * model_output + b * x_t
+        if clip_x0:
+            x0 = x0.clamp(-self.clip_range, self.clip_range)
+            eps = self.predict_eps(x_t, i, x0)
+        return x0, eps
+
+    # ---------------------------------------------------------------- reverse process p
+    def p_mean_variance(self, model_output: torch.Tensor, x_t: torch.Tensor, i, clip_x0: bool = False):
+        """p(x_{t-1} | x_t): ``(mean, variance, log_variance, x0_pred)``, each ``[B, ...]``.
+
+        The mean is the posterior mean q(x_{t-1} | x_t, x0_pred) (DDPM eq. 7 with x_0 predicted).
+        """
+        i = _index(i, x_t)
+        x0, _ = self.x0_and_eps(model_output, x_t, i, clip_x0)
+        mean, _, _ = self.q_posterior(x0, x_t, i)
+        var = extract(self.model_variance, i, x_t).expand_as(x_t)
+        logvar = extract(self.model_log_variance, i, x_t).expand_as(x_t)
+        return mean, var, logvar, x0
+
+    def ddpm_step(self, model_output: torch.Tensor, x_t: torch.Tensor, i, noise: torch.Tensor,
+                  clip_x0: bool = False) -> torch.Tensor:
+        """Ancestral step x_t -> x_{t-1} = mean + sigma_t z (DDPM Algorithm 2); at ``i == 0`` the mean."""
+        i = _index(i, x_t)
+        mean, _, logvar, _ = self.p_mean_variance(model_output, x_t, i, clip_x0)
+        nonzero = (i != 0).to(x_t.dtype).reshape(-1, *([1] * (x_t.ndim - 1)))
+        return mean + nonzero * torch.exp(0.5 * logvar) * noise
+
+    def ddim_step(self, model_output: torch.Tensor, x_t: torch.Tensor, i, i_prev, eta: float = 0.0,
+                  noise: torch.Tensor | None = None, clip_x0: bool = False) -> torch.Tensor:
+        """DDIM step (Song et al. 2021, eq. 12) from index ``i`` to ``i_prev < i``.
+
+        ``i_prev == -1`` means ``alpha_bar = 1`` (the clean image). ``eta = 0`` is deterministic,
+        ``eta = 1`` matches the ancestral DDPM posterior variance.
+        """
+        i = _index(i, x_t)
+        i_prev = _index(i_prev, x_t)
+        s = self.schedule
+        x0, eps = self.x0_and_eps(model_output, x_t, i, clip_x0)
+        abar_t = extract(s.alpha_bars, i, x_t)
+        abar_ext = torch.cat([torch.ones(1, dtype=torch.float64), s.alpha_bars])
+        abar_prev = extract(abar_ext, i_prev + 1, x_t)
+        sigma = eta * ((1 - abar_prev) / (1 - abar_t) * (1 - abar_t / abar_prev)).clamp(min=0).sqrt()
+        direction = (1 - abar_prev - sigma ** 2).clamp(min=0).sqrt() * eps
+        x_prev = abar_prev.sqrt() * x0 + direction
+        if eta > 0:
+            if noise is None:
+                raise ValueError("ddim_step with eta > 0 needs noise")
+            x_prev = x_prev + sigma * noise
+        return x_prev
+
+    # ---------------------------------------------------------------- respacing
+    def respace(self, use_indices) -> "GaussianDiffusion":
+        """A diffusion over the kept indices only (improved-diffusion's respacing).
+
+        ``use_indices``: increasing indices into this schedule. The new schedule's betas are
+        ``1 - abar[k_j] / abar[k_{j-1}]``; its ``index_map`` sends new index j to old index k_j,
+        which is the timestep the network must be given.
+        """
+        idx = torch.as_tensor(sorted(set(int(k) for k in use_indices)), dtype=torch.long)
+        sub = NoiseSchedule.from_alpha_bars(self.schedule.alpha_bars[idx], name=f"{self.schedule.name}[{len(idx)}]")
+        d = GaussianDiffusion(sub, self.variance, self.prediction_type, self.clip_range)
+        d.index_map = idx
+        return d
+
+    index_map: torch.Tensor | None = None
+
+    # ---------------------------------------------------------------- variational bound
+    def vb_terms_bpd(self, model_output, x0, x_t, i, clip_x0: bool = False):
+        """Bits/dim per sample ``[B]``: KL(q(x_{t-1}|x_t,x_0) || p) for i > 0, decoder NLL at i = 0."""
+        from .vlb import vb_terms_bpd
+        return vb_terms_bpd(self, model_output, x0, x_t, i, clip_x0)
+
+    def prior_bpd(self, x0):
+        """Bits/dim per sample ``[B]`` of KL(q(x_T | x_0) || N(0, I)), the term L_T."""
+        from .vlb import prior_bpd
+        return prior_bpd(self, x0)

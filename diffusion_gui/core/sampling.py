@@ -1,0 +1,145 @@
+"""Reverse-process samplers as generators.
+
+Each sampler yields one :class:`StepOutput` per network evaluation, *before* stepping: ``x_t`` at
+the paper's step ``t`` together with ``x0_pred``, the clean image predicted from it; then a last
+``StepOutput`` with ``t = 0`` and ``x_t = x0_pred = x_0``. A consumer that stops iterating stops
+before the next network call. :func:`run` exhausts a sampler and returns ``x_0``.
+
+A *model* is any callable ``model(x [B, C, H, W], i LongTensor [B]) -> output [B, C, H, W]``
+where ``i = t - 1`` is the index of the original (training) schedule.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+import torch
+
+from .diffusion import GaussianDiffusion
+
+Model = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class StepOutput:
+    """One frame of a reverse trajectory.
+
+    t: the paper's step of ``x_t`` (``T`` = noise ... ``0`` = clean). x_t, x0_pred: ``[B, C, H, W]``.
+    step: 0-based position in this run; num_steps: network calls in the run (frames = num_steps + 1).
+    beta, sigma: the schedule's ``beta_t`` and the std of the noise added when leaving ``x_t``.
+    """
+
+    t: int
+    x_t: torch.Tensor
+    x0_pred: torch.Tensor
+    step: int
+    num_steps: int
+    beta: float = 0.0
+    sigma: float = 0.0
+
+
+def strided_indices(timesteps: int, num_steps: int) -> list[int]:
+    """Evenly spaced indices ``0 <= i < T``, increasing (diffusers' "leading" spacing, which is
+    improved-diffusion's ``space_timesteps(T, "ddimN")`` when N divides T)."""
+    if not 1 <= num_steps <= timesteps:
+        raise ValueError(f"steps must be in 1..{timesteps}")
+    if timesteps % num_steps == 0:
+        return list(range(0, timesteps, timesteps // num_steps))
+    return sorted({round(k * (timesteps - 1) / max(num_steps - 1, 1)) for k in range(num_steps)})
+
+
+def _start(indices: Sequence[int], start_t: int | None) -> list[int]:
+    """Indices to visit, highest first, beginning at paper step ``start_t`` when given."""
+    desc = sorted(indices, reverse=True)
+    if start_t is None:
+        return desc
+    i0 = start_t - 1
+    return [i0] + [k for k in desc if k < i0]
+
+
+def _noise(shape, generator, device, dtype):
+    return torch.randn(shape, generator=generator, device=device, dtype=dtype)
+
+
+def _init(shape, x_start, generator, device, dtype):
+    if x_start is not None:
+        return x_start.to(device=device, dtype=dtype)
+    return _noise(shape, generator, device, dtype)
+
+
+@torch.no_grad()
+def ddpm_sample(model: Model, diffusion: GaussianDiffusion, shape, *, num_steps: int | None = None,
+                generator: torch.Generator | None = None, x_start: torch.Tensor | None = None,
+                start_t: int | None = None, clip_x0: bool = False, device="cpu",
+                dtype=torch.float32) -> Iterator[StepOutput]:
+    """Ancestral DDPM sampling over all T steps, or over ``num_steps`` strided (respaced) steps.
+
+    shape: ``(B, C, H, W)``. ``x_start`` at paper step ``start_t`` (default: fresh noise at T)
+    starts the chain from an intermediate ``x_t``, e.g. a noised real image.
+    """
+    T = diffusion.num_timesteps
+    if num_steps is None or num_steps >= T:
+        visit = _start(range(T), start_t)
+        d, to_model = diffusion, None
+    else:
+        keep = strided_indices(T, num_steps)
+        if start_t is not None:
+            keep = sorted(set(k for k in keep if k < start_t - 1) | {start_t - 1})
+        d = diffusion.respace(keep)
+        to_model = d.index_map
+        visit = list(range(len(keep) - 1, -1, -1))
+    x = _init(shape, x_start, generator, device, dtype)
+    n = len(visit)
+    for k, j in enumerate(visit):
+        i_orig = int(to_model[j]) if to_model is not None else j
+        i_model = torch.full((shape[0],), i_orig, dtype=torch.long, device=device)
+        i_step = torch.full((shape[0],), j, dtype=torch.long, device=device)
+        out = model(x, i_model)
+        x0 = d.x0_and_eps(out, x, i_step, clip_x0)[0]
+        sigma = float(d.model_variance[j].sqrt()) if j > 0 else 0.0
+        yield StepOutput(i_orig + 1, x, x0, k, n, float(d.schedule.betas[j]), sigma)
+        x = d.ddpm_step(out, x, i_step, _noise(x.shape, generator, device, dtype), clip_x0)
+    yield StepOutput(0, x, x, n, n)
+
+
+@torch.no_grad()
+def ddim_sample(model: Model, diffusion: GaussianDiffusion, shape, *, num_steps: int = 50,
+                eta: float = 0.0, generator: torch.Generator | None = None,
+                x_start: torch.Tensor | None = None, start_t: int | None = None,
+                clip_x0: bool = False, device="cpu", dtype=torch.float32) -> Iterator[StepOutput]:
+    """DDIM sampling over ``num_steps`` strided steps with noise scale ``eta`` (0 = deterministic)."""
+    T = diffusion.num_timesteps
+    visit = _start(strided_indices(T, num_steps), start_t)
+    x = _init(shape, x_start, generator, device, dtype)
+    n = len(visit)
+    abar = diffusion.schedule.alpha_bars
+    for k, i in enumerate(visit):
+        i_prev = visit[k + 1] if k + 1 < n else -1
+        it = torch.full((shape[0],), i, dtype=torch.long, device=device)
+        out = model(x, it)
+        x0 = diffusion.x0_and_eps(out, x, it, clip_x0)[0]
+        a_prev = float(abar[i_prev]) if i_prev >= 0 else 1.0
+        a_t = float(abar[i])
+        sigma = eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)) ** 0.5
+        yield StepOutput(i + 1, x, x0, k, n, float(1 - a_t / a_prev), sigma)
+        noise = _noise(x.shape, generator, device, dtype) if eta > 0 else None
+        x = diffusion.ddim_step(out, x, it, i_prev, eta, noise, clip_x0)
+    yield StepOutput(0, x, x, n, n)
+
+
+def sampler(kind: str, model: Model, diffusion: GaussianDiffusion, shape, *, steps: int | None = None,
+            eta: float = 0.0, **kw) -> Iterator[StepOutput]:
+    """``kind``: ``ddpm`` (all T steps unless ``steps``) or ``ddim`` (``steps`` default 50)."""
+    if kind == "ddpm":
+        return ddpm_sample(model, diffusion, shape, num_steps=steps, **kw)
+    if kind == "ddim":
+        return ddim_sample(model, diffusion, shape, num_steps=steps or 50, eta=eta, **kw)
+    raise ValueError(f"unknown sampler {kind!r}; choose ddpm or ddim")
+
+
+def run(steps: Iterator[StepOutput]) -> torch.Tensor:
+    """Exhaust a sampler generator; return the final ``x_0`` ``[B, C, H, W]``."""
+    last = None
+    for last in steps:
+        pass
+    return last.x_t

@@ -1,0 +1,38 @@
+"""``model_card.md`` for a trained pipeline folder: data, architecture, steps, time, quality."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def write_model_card(out_dir, cfg: dict, params: int, steps: int, wall_s: float, final_loss: float):
+    """Write ``out_dir/model_card.md``; quality figures come from ``out_dir/quality.json`` when an
+    evaluation (``benchmarks/digits_quality.py``) has written one."""
+    out = Path(out_dir)
+    q = {}
+    if (out / "quality.json").is_file():
+        q = json.loads((out / "quality.json").read_text())
+    data = ("scikit-learn's bundled digits (1797 8x8 images, resized bilinearly), a fixed split of "
+            "200 held out (permutation seed 0)" if cfg["data"] == "digits" else f"images from {cfg['data']}")
+    lines = [
+        f"# {out.name}: an unconditional DDPM",
+        "",
+        "Trained with `diffusion-gui train` (epsilon prediction, simple loss, linear schedule "
+        "1e-4..0.02, T = %d, AdamW, EMA %.4g)." % (cfg["timesteps"], cfg["ema_decay"]),
+        "",
+        "| | |", "|---|---|",
+        f"| data | {data} |",
+        f"| resolution | {cfg['size']}x{cfg['size']}, {cfg['channels']} channel(s), pixels in [-1, 1] |",
+        f"| augmentation | {'random shifts of up to 1 px' if cfg['augment'] else 'none'} |",
+        f"| architecture | diffusers UNet2DModel, preset `{cfg['preset']}`, {params:,} parameters |",
+        f"| optimiser | AdamW lr {cfg['lr']:g}, warm-up {cfg['warmup']} steps, batch {cfg['batch_size']} |",
+        f"| steps | {steps:,} |",
+        f"| wall time | {wall_s / 60:.1f} min on the training machine's CPU |",
+        f"| final training loss | {final_loss:.4f} (eps MSE, one batch) |",
+    ]
+    if q:
+        lines += ["", "## Quality", "", q.get("method", ""), "", "| measure | value |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in q.get("figures", {}).items()]
+    lines += ["", "## Licence", "", "Weights: MIT, like the code. Data: scikit-learn's digits "
+              "(UCI optical recognition of handwritten digits, CC BY 4.0)." if cfg["data"] == "digits" else ""]
+    (out / "model_card.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,0 +1,54 @@
+"""Training and evaluation data: scikit-learn's bundled digits (offline) or a folder of images.
+
+Arrays are float32 ``[N, C, H, W]`` in ``[-1, 1]``; digits are white strokes on black.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+HELD_OUT = 200          # digits kept out of training, for evaluation
+SPLIT_SEED = 0          # the split is fixed: permutation of the 1797 digits with this seed
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def digits_split():
+    """``(train_idx, heldout_idx)`` into ``load_digits()``: a fixed permutation, last 200 held out."""
+    from sklearn.datasets import load_digits
+    n = len(load_digits().target)
+    perm = np.random.default_rng(SPLIT_SEED).permutation(n)
+    return np.sort(perm[:-HELD_OUT]), np.sort(perm[-HELD_OUT:])
+
+
+def digits(size: int = 16, split: str = "train"):
+    """``(images [N, 1, size, size] float32 in [-1, 1], labels [N])`` of the ``train``,
+    ``heldout`` or ``all`` split; 8x8 digits (0..16) are resized bilinearly."""
+    import torch
+    import torch.nn.functional as F
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    x = torch.from_numpy(d.images.astype(np.float32) / 16.0)[:, None]
+    if size != 8:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
+    x = x.numpy() * 2 - 1
+    if split == "all":
+        return x, d.target
+    train, held = digits_split()
+    idx = {"train": train, "heldout": held}[split]
+    return x[idx], d.target[idx]
+
+
+def image_folder(folder, size: int, channels: int):
+    """Every image below ``folder`` centre-cropped and resized to ``size`` px: ``[N, C, size, size]``."""
+    from ..core.images import ImageLoadError, load_image
+    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    out = []
+    for f in files:
+        try:
+            out.append(load_image(f, channels="L" if channels == 1 else "RGB", size=(size, size)).numpy())
+        except ImageLoadError:
+            continue
+    if not out:
+        raise ValueError(f"{folder}: no readable images")
+    return np.stack(out).astype(np.float32)

@@ -1,0 +1,276 @@
+"""Load a diffusers DDPM checkpoint into our maths: a UNet2DModel plus a GaussianDiffusion.
+
+Accepted: a built-in name (``diffusion-gui models``), a local folder in either diffusers layout
+— flat (``config.json``, ``diffusion_pytorch_model.safetensors`` or ``.bin``,
+``scheduler_config.json``) or pipeline (``model_index.json``, ``unet/``, ``scheduler/``) — or a
+hub id looked up in the local Hugging Face cache only (nothing is downloaded).
+
+Weights load from safetensors, or from ``.bin`` only through ``torch.load(weights_only=True)``,
+which refuses pickled code. ``import diffusers`` happens here, lazily, never at start-up.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ModelLoadError
+
+WEIGHT_NAMES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
+DDPM_DEFAULTS = {"num_train_timesteps": 1000, "beta_schedule": "linear", "beta_start": 1e-4,
+                 "beta_end": 0.02, "variance_type": "fixed_small", "clip_sample": True,
+                 "clip_sample_range": 1.0, "prediction_type": "epsilon"}
+_BETA_SCHEDULES = {"linear": "linear", "scaled_linear": "scaled_linear", "squaredcos_cap_v2": "cosine",
+                   "sigmoid": "sigmoid"}
+_VARIANCES = {"fixed_small": "fixed_small", "fixed_small_log": "fixed_small",
+              "fixed_large": "fixed_large", "fixed_large_log": "fixed_large"}
+
+
+@dataclass
+class LoadedModel:
+    """A ready-to-sample model. ``model(x [B,C,H,W], i LongTensor [B]) -> output [B,C,H,W]``,
+    with ``i = t - 1`` the training schedule's index."""
+
+    name: str
+    source: str
+    unet: object
+    diffusion: object
+    scheduler_config: dict
+    warnings: list = field(default_factory=list)
+
+    def __call__(self, x, i):
+        return self.unet(x, i).sample
+
+    @property
+    def sample_size(self) -> int:
+        s = self.unet.config.sample_size
+        return int(s[0] if isinstance(s, (list, tuple)) else s)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.unet.config.in_channels)
+
+    @property
+    def clip_sample(self) -> bool:
+        return bool(self.scheduler_config.get("clip_sample", True))
+
+    @property
+    def num_timesteps(self) -> int:
+        return self.diffusion.num_timesteps
+
+    def info(self) -> dict:
+        """Plain facts for display: resolution, channels, T, schedule, variance, parameters."""
+        return {"name": self.name, "source": self.source,
+                "resolution": self.sample_size, "channels": self.in_channels,
+                "timesteps": self.num_timesteps,
+                "schedule": self.scheduler_config.get("beta_schedule", "linear"),
+                "variance": self.diffusion.variance,
+                "prediction": self.diffusion.prediction_type,
+                "clip_sample": self.clip_sample,
+                "parameters": sum(p.numel() for p in self.unet.parameters())}
+
+
+# ---------------------------------------------------------------- locating
+def resolve(spec: str) -> tuple[str, Path]:
+    """``(display name, folder)`` for a built-in name, a folder, or a cached hub id."""
+    from .registry import builtin_path
+    spec = str(spec).strip()
+    if not spec:
+        raise ModelLoadError("no model given")
+    p = builtin_path(spec)
+    if p is not None:
+        return spec, p
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelLoadError(f"{spec}: a model is a folder (config.json + weights), not a file")
+        return path.name, path.resolve()
+    if spec.count("/") == 1 and not spec.startswith((".", "/", "~")):
+        return spec, _from_hf_cache(spec)
+    raise ModelLoadError(f"{spec}: no such built-in model, folder or hub id "
+                         f"(built-in: {', '.join(_builtin_names()) or 'none'})")
+
+
+def _builtin_names():
+    from .registry import builtin_names
+    return builtin_names()
+
+
+def _from_hf_cache(repo_id: str) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:
+        raise ModelLoadError(
+            f"{repo_id} is not in the local Hugging Face cache and nothing is downloaded here; "
+            f"on a machine with internet run `huggingface-cli download {repo_id}` (or "
+            f"`hf download {repo_id}`), or pass the model's folder") from None
+
+
+def _layout(folder: Path) -> tuple[Path, Path | None]:
+    """(unet folder, scheduler_config.json or None) for flat or pipeline layouts."""
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise ModelLoadError(f"{folder}: folder is not readable")
+    if (folder / "model_index.json").is_file() or (folder / "unet").is_dir():
+        unet_dir = folder / "unet"
+        sched = folder / "scheduler" / "scheduler_config.json"
+    else:
+        unet_dir = folder
+        sched = folder / "scheduler_config.json"
+    if not (unet_dir / "config.json").is_file():
+        raise ModelLoadError(f"{folder}: no config.json (expected a diffusers UNet2DModel folder, "
+                             f"flat or with unet/ and scheduler/)")
+    return unet_dir, (sched if sched.is_file() else None)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelLoadError(f"{path}: unreadable JSON ({type(e).__name__}: {e})".splitlines()[0]) from None
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{path}: expected a JSON object")
+    return data
+
+
+# ---------------------------------------------------------------- weights
+def load_state_dict(unet_dir: Path) -> dict:
+    """Tensors from safetensors, else from ``.bin`` with ``weights_only=True`` (no code runs)."""
+    import torch
+    st, binf = (unet_dir / n for n in WEIGHT_NAMES)
+    if st.is_file():
+        from safetensors.torch import load_file
+        try:
+            return load_file(str(st))
+        except Exception as e:
+            raise ModelLoadError(f"{st}: corrupt or truncated safetensors file ({str(e)[:120]})") from None
+    if binf.is_file():
+        try:
+            sd = torch.load(str(binf), map_location="cpu", weights_only=True)
+        except Exception as e:
+            msg = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+            if "weights_only" in str(e) or "Unsupported global" in str(e) or "GLOBAL" in str(e):
+                raise ModelLoadError(f"{binf}: refused: the file contains pickled code or objects, "
+                                     f"not just tensors (nothing was executed)") from None
+            raise ModelLoadError(f"{binf}: corrupt or unreadable weights ({msg})") from None
+        if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+            raise ModelLoadError(f"{binf}: not a state dict of tensors")
+        return sd
+    raise ModelLoadError(f"{unet_dir}: no weights ({' or '.join(WEIGHT_NAMES)})")
+
+
+def build_unet_from_config(config: dict, where: Path):
+    from diffusers import UNet2DModel
+    cls = config.get("_class_name", "UNet2DModel")
+    if cls != "UNet2DModel":
+        raise ModelLoadError(f"{where}: a {cls}, but only unconditional UNet2DModel (DDPM) models are supported")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return UNet2DModel.from_config(config)
+    except Exception as e:
+        raise ModelLoadError(f"{where}: invalid UNet config ({str(e).splitlines()[0][:160]})") from None
+
+
+def _load_unet(unet_dir: Path):
+    import torch
+    config = _read_json(unet_dir / "config.json")
+    unet = build_unet_from_config(config, unet_dir / "config.json")
+    sd = load_state_dict(unet_dir)
+    try:
+        missing, unexpected = unet.load_state_dict(sd, strict=False)
+    except RuntimeError as e:
+        first = next((ln.strip() for ln in str(e).splitlines() if "size mismatch" in ln), str(e).splitlines()[0])
+        raise ModelLoadError(f"{unet_dir}: weights do not match config.json ({first[:200]})") from None
+    if missing or unexpected:
+        raise ModelLoadError(f"{unet_dir}: weights do not match config.json "
+                             f"({len(missing)} missing, {len(unexpected)} unexpected tensors)")
+    for k, v in sd.items():
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise ModelLoadError(f"{unet_dir}: weights contain NaN or infinity ({k})")
+    return unet.float().eval().requires_grad_(False)
+
+
+# ---------------------------------------------------------------- scheduler
+def diffusion_from_scheduler_config(cfg: dict):
+    """Our ``GaussianDiffusion`` from a diffusers DDPM scheduler config (missing keys: DDPM defaults)."""
+    from ..core import GaussianDiffusion, NoiseSchedule
+    c = {**DDPM_DEFAULTS, **{k: v for k, v in cfg.items() if v is not None}}
+    T = int(c["num_train_timesteps"])
+    if c.get("trained_betas"):
+        schedule = NoiseSchedule(c["trained_betas"], name="trained")
+    else:
+        name = _BETA_SCHEDULES.get(c["beta_schedule"])
+        if name is None:
+            raise ModelLoadError(f"unsupported beta_schedule {c['beta_schedule']!r}")
+        kw = {} if name == "cosine" else {"beta_start": float(c["beta_start"]), "beta_end": float(c["beta_end"])}
+        schedule = NoiseSchedule.from_name(name, T, **kw)
+    variance = _VARIANCES.get(c["variance_type"])
+    if variance is None:
+        raise ModelLoadError(f"unsupported variance_type {c['variance_type']!r} (learned variances "
+                             f"need a model that outputs them; supported: fixed_small, fixed_large)")
+    return GaussianDiffusion(schedule, variance=variance, prediction_type=c["prediction_type"],
+                             clip_range=float(c["clip_sample_range"]))
+
+
+def _check_consistent(unet, folder: Path):
+    cfg = unet.config
+    if cfg.in_channels != cfg.out_channels:
+        raise ModelLoadError(f"{folder}: in_channels {cfg.in_channels} != out_channels {cfg.out_channels}; "
+                             f"only epsilon/x0/v models with fixed variance are supported")
+    size = cfg.sample_size if isinstance(cfg.sample_size, int) else cfg.sample_size[0]
+    n_down = len(cfg.down_block_types) - 1
+    if size % (2 ** n_down):
+        raise ModelLoadError(f"{folder}: sample_size {size} is not divisible by 2^{n_down}")
+
+
+# ---------------------------------------------------------------- public entry
+_cache: dict = {}
+_lock = threading.Lock()
+
+
+def load_model(spec: str) -> LoadedModel:
+    """Load (once; cached by folder and modification time) the model named by ``spec``.
+
+    Raises :class:`ModelLoadError` with a one-line message on any problem.
+    """
+    name, folder = resolve(spec)
+    unet_dir, sched_path = _layout(folder)
+    key = (str(folder), *(_mtime(p) for p in (unet_dir / "config.json", sched_path, *(unet_dir / n for n in WEIGHT_NAMES))))
+    with _lock:
+        if key in _cache:
+            return _cache[key]
+    notes = []
+    if sched_path is None:
+        sched_cfg = dict(DDPM_DEFAULTS)
+        notes.append(f"{folder}: no scheduler_config.json; using DDPM defaults "
+                     f"(linear 1e-4..0.02, T=1000, fixed_small, epsilon)")
+        warnings.warn(notes[-1], stacklevel=2)
+    else:
+        sched_cfg = _read_json(sched_path)
+    unet = _load_unet(unet_dir)
+    _check_consistent(unet, folder)
+    try:
+        diffusion = diffusion_from_scheduler_config(sched_cfg)
+    except (ValueError, TypeError, KeyError) as e:
+        raise ModelLoadError(f"{sched_path}: {e}") from None
+    model = LoadedModel(name, str(folder), unet, diffusion, {**DDPM_DEFAULTS, **sched_cfg}, notes)
+    with _lock:
+        _cache[key] = model
+    return model
+
+
+def _mtime(p):
+    try:
+        return None if p is None else os.stat(p).st_mtime_ns
+    except OSError:
+        return None
+
+
+def clear_cache():
+    with _lock:
+        _cache.clear()
