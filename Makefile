@@ -24,7 +24,7 @@ run: setup
 	$(VENV)/bin/diffusion-gui
 
 test: setup-test
-	$(PY) -m pytest -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -48,11 +48,13 @@ def strided_indices(timesteps: int, num_steps: int) -> list[int]:
     return sorted({round(k * (timesteps - 1) / max(num_steps - 1, 1)) for k in range(num_steps)})
 
 
-def _start(indices: Sequence[int], start_t: int | None) -> list[int]:
+def _start(indices: Sequence[int], start_t: int | None, timesteps: int) -> list[int]:
     """Indices to visit, highest first, beginning at paper step ``start_t`` when given."""
     desc = sorted(indices, reverse=True)
     if start_t is None:
         return desc
+    if not 1 <= start_t <= timesteps:
+        raise ValueError(f"start_t must be in 1..{timesteps}, not {start_t}")
     i0 = start_t - 1
     return [i0] + [k for k in desc if k < i0]
 
@@ -79,11 +81,12 @@ def ddpm_sample(model: Model, diffusion: GaussianDiffusion, shape, *, num_steps:
     """
     T = diffusion.num_timesteps
     if num_steps is None or num_steps >= T:
-        visit = _start(range(T), start_t)
+        visit = _start(range(T), start_t, T)
         d, to_model = diffusion, None
     else:
         keep = strided_indices(T, num_steps)
         if start_t is not None:
+            _start(keep, start_t, T)  # validates start_t
             keep = sorted(set(k for k in keep if k < start_t - 1) | {start_t - 1})
         d = diffusion.respace(keep)
         to_model = d.index_map
@@ -109,7 +112,7 @@ def ddim_sample(model: Model, diffusion: GaussianDiffusion, shape, *, num_steps:
                 clip_x0: bool = False, device="cpu", dtype=torch.float32) -> Iterator[StepOutput]:
     """DDIM sampling over ``num_steps`` strided steps with noise scale ``eta`` (0 = deterministic)."""
     T = diffusion.num_timesteps
-    visit = _start(strided_indices(T, num_steps), start_t)
+    visit = _start(strided_indices(T, num_steps), start_t, T)
     x = _init(shape, x_start, generator, device, dtype)
     n = len(visit)
     abar = diffusion.schedule.alpha_bars

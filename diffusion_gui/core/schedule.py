@@ -50,6 +50,7 @@ def named_betas(name: str, timesteps: int = 1000, beta_start: float | None = Non
     Without an explicit ``beta_start``/``beta_end`` the published range for T = 1000 is scaled by
     ``1000 / T`` (as improved-diffusion's ``get_named_beta_schedule`` does), so that any T ends
     near pure noise; at T = 1000 the betas equal diffusers' ``DDPMScheduler`` betas.
+    ``scaled_linear`` (a latent-diffusion schedule, 0.00085..0.012) is never rescaled.
     """
     if name not in SCHEDULE_NAMES:
         raise ValueError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULE_NAMES)}")
