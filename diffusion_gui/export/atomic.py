@@ -1,0 +1,125 @@
+"""Atomic writes and the export errors.
+
+A file is written under a temporary, hidden name in the target's own folder (so the final
+``os.replace`` is a rename on one filesystem) and renamed onto the target only once it is
+complete. On an error or a cancel the temporary file is removed and an existing target is
+left exactly as it was.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+__all__ = ["ExportError", "Cancelled", "atomic_path", "check_target", "check_folder",
+           "export_oserror", "call_progress"]
+
+
+class ExportError(ValueError):
+    """An export could not be written. ``str(e)`` is one line for the user."""
+
+
+class Cancelled(Exception):
+    """The export was cancelled through its progress callback; nothing was written."""
+
+
+def _name(p) -> str:
+    return os.fspath(p)
+
+
+def export_oserror(e: OSError, target) -> ExportError:
+    """Translate an OSError met while writing ``target`` into a one-line :class:`ExportError`."""
+    target = Path(target)
+    folder = target.parent
+    code = getattr(e, "errno", None)
+    if code == errno.ENOSPC or code == getattr(errno, "EDQUOT", -1):
+        return ExportError(f"the disk is full: could not write '{_name(target)}'")
+    if code in (errno.EACCES, errno.EPERM) or isinstance(e, PermissionError):
+        return ExportError(f"permission denied: cannot write to the folder '{_name(folder)}'")
+    if code == errno.EROFS:
+        return ExportError(f"the folder '{_name(folder)}' is on a read-only disk")
+    if code == errno.ENOENT or isinstance(e, FileNotFoundError):
+        return ExportError(f"the folder '{_name(folder)}' does not exist")
+    if code == errno.ENOTDIR or isinstance(e, NotADirectoryError):
+        return ExportError(f"cannot write '{_name(target)}': a part of its path is not a folder")
+    if code == errno.EISDIR or isinstance(e, IsADirectoryError):
+        return ExportError(f"cannot write '{_name(target)}': it is a folder")
+    reason = e.strerror or str(e) or type(e).__name__
+    return ExportError(f"could not write '{_name(target)}': {' '.join(reason.split())}")
+
+
+def check_folder(folder) -> Path:
+    """Refuse a folder that does not exist, is not a folder, or cannot be written to."""
+    folder = Path(folder) if os.fspath(folder) else Path(".")
+    if not folder.exists():
+        # A path whose parent is a file raises NotADirectoryError inside exists() on some
+        # systems and returns False on others: look for the offending component.
+        for up in [folder, *folder.parents]:
+            if up.exists() and not up.is_dir():
+                raise ExportError(f"cannot write into '{_name(folder)}': "
+                                  f"'{_name(up)}' is a file, not a folder")
+        raise ExportError(f"the folder '{_name(folder)}' does not exist")
+    if not folder.is_dir():
+        raise ExportError(f"cannot write into '{_name(folder)}': it is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ExportError(f"permission denied: cannot write to the folder '{_name(folder)}'")
+    return folder
+
+
+def check_target(path) -> Path:
+    """Check that ``path`` could be written now (its folder exists and is writable, and it is
+    not itself a folder). Returns it as a :class:`Path`."""
+    target = Path(path)
+    check_folder(target.parent)
+    if target.is_dir():
+        raise ExportError(f"cannot write '{_name(target)}': it is a folder")
+    return target
+
+
+@contextmanager
+def atomic_path(path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` when the block succeeds.
+
+    The temporary name is hidden (``.name-XXXX.tmp.ext``) and keeps the target's extension so
+    that writers which go by the extension still work. If the block raises (including
+    :class:`Cancelled` and ``KeyboardInterrupt``) the temporary file is deleted and ``path`` is
+    untouched. OSErrors (disk full, permission denied, ...) become :class:`ExportError`.
+    The file gets the usual permissions (``0o666`` minus the umask), not ``mkstemp``'s 0600.
+    """
+    target = check_target(path)
+    folder = target.parent
+    while True:
+        tmp = folder / f".{target.stem}-{secrets.token_hex(4)}.tmp{target.suffix}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise export_oserror(e, target) from None
+        os.close(fd)
+        break
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)               # a full disk may only show up here
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise export_oserror(e, target) from e
+        raise
+
+
+def call_progress(progress, done: int, total: int) -> None:
+    """Report progress; a callback returning ``False`` (not ``None``) cancels."""
+    if progress is not None and progress(done, total) is False:
+        raise Cancelled("export cancelled")
