@@ -124,11 +124,19 @@ def prior_bpd(diffusion: GaussianDiffusion, x0: torch.Tensor) -> torch.Tensor:
 
 # ---------------------------------------------------------------- the whole bound, as a generator
 def evaluated_indices(timesteps: int, stride: int = 1) -> np.ndarray:
-    """Indices ``i`` that :func:`vlb_terms` evaluates: ``range(0, T, stride)`` plus ``T - 1``,
-    plus ``1`` (see :func:`stride_weights` for why). Increasing, int64."""
+    """Indices ``i`` that :func:`vlb_terms` evaluates: every index below ``stride``, then
+    ``range(0, T, stride)``, plus ``T - 1``. Increasing, int64.
+
+    The KL terms fall steeply over the first steps (the curve is convex there), where linear
+    interpolation across a gap overestimates badly; evaluating the first ``stride`` indices
+    densely fixes that. Measured on the digits model (20 held-out digits, exact 2.426 bits/dim):
+    stride 10 gives 2.435 (110 evaluations) where plain ``range(0, T, 10)`` gave 3.012, and
+    stride 50 gives 2.439 (70 evaluations) where plain striding gave 7.04.
+    """
     if stride < 1:
         raise ValueError("stride must be at least 1")
-    keep = set(range(0, timesteps, stride)) | {timesteps - 1} | ({1} if timesteps > 1 else set())
+    keep = (set(range(0, timesteps, stride)) | set(range(min(stride, timesteps)))
+            | {timesteps - 1} | ({1} if timesteps > 1 else set()))
     return np.array(sorted(keep), dtype=np.int64)
 
 

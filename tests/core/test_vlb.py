@@ -162,7 +162,7 @@ def test_prior_bpd_matches_hand_formula():
 def test_stride_weights_sum_to_T_and_match_linear_interpolation():
     T = 20
     idx = evaluated_indices(T, 4)
-    assert idx.tolist() == [0, 1, 4, 8, 12, 16, 19]
+    assert idx.tolist() == [0, 1, 2, 3, 4, 8, 12, 16, 19]  # dense below the stride
     w = stride_weights(idx, T)
     assert w.sum() == pytest.approx(T)
     assert w[0] == 1.0
@@ -198,10 +198,10 @@ def test_progress_yields_and_cancel():
     d = GaussianDiffusion(NoiseSchedule.from_name("linear", 30))
     x0 = _pixels(torch.Generator().manual_seed(6), (2, 1, 4, 4)).float()
     steps = list(vlb_terms(_toy_model, d, x0, stride=3, t_batch=8, generator=torch.Generator().manual_seed(1)))
-    # indices 0, 1, 3, ..., 27, 29: 12 steps, 4 per call -> 3 yields
-    assert [s.done for s in steps] == [4, 8, 12] and {s.total for s in steps} == {12}
-    assert [s.finished for s in steps] == [False, False, True]
-    assert steps[0].t.tolist() == [1, 2, 4, 7] and len(steps[1].vb_bpd) == 8
+    # indices 0, 1, 2, 3, 6, ..., 27, 29: 13 steps, 4 per call -> 4 yields
+    assert [s.done for s in steps] == [4, 8, 12, 13] and {s.total for s in steps} == {13}
+    assert [s.finished for s in steps] == [False, False, False, True]
+    assert steps[0].t.tolist() == [1, 2, 3, 4] and len(steps[1].vb_bpd) == 8
     res = steps[-1].result
     assert res.t[0] == 1 and res.t[-1] == 30 and res.stride == 3 and res.num_images == 2
     assert res.total_bpd == pytest.approx(res.prior_bpd + float((res.weights * res.vb_bpd).sum()))
