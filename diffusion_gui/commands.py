@@ -51,6 +51,9 @@ def cmd_train(args, model_spec):
                       threads=args.threads)
     accelerator = _accelerator()
     main_proc = accelerator is None or accelerator.is_main_process
+    if accelerator is not None and args.batch % accelerator.num_processes:
+        raise UsageError(f"--batch {args.batch} must be a multiple of the "
+                         f"{accelerator.num_processes} processes")
     gen = train(cfg, accelerator)
     bar = tqdm(total=cfg.steps, unit="step", dynamic_ncols=True, disable=not main_proc)
     last = None
@@ -62,12 +65,14 @@ def cmd_train(args, model_spec):
             bar.set_postfix(loss=f"{m.loss:.4f}", it_s=f"{m.steps_per_s:.2f}")
             last = m
     except KeyboardInterrupt:
+        # between steps the generator is alive: ask it to save; during a step it has saved the
+        # last completed step itself on its way out
         if last is not None and main_proc:
             try:
                 gen.send("checkpoint")
             except (StopIteration, KeyboardInterrupt):
                 pass
-            print(f"\ninterrupted: state saved at step {last.step + 1}; "
+            print(f"\ninterrupted: state saved at step {_saved_step(cfg.out_dir)}; "
                   f"continue with --resume", file=sys.stderr)
         raise
     finally:
@@ -79,6 +84,16 @@ def cmd_train(args, model_spec):
     elif last is None and main_proc:
         print(f"{cfg.out_dir}: already trained for {cfg.steps} steps")
     return 0
+
+
+def _saved_step(out_dir) -> int | None:
+    """The step of ``out_dir/checkpoint/state.pt``, or None."""
+    import torch
+    try:
+        st = torch.load(Path(out_dir) / "checkpoint" / "state.pt", map_location="cpu", weights_only=True)
+        return int(st["step"])
+    except Exception:  # noqa: BLE001 - only for a message
+        return None
 
 
 def _accelerator():
@@ -256,6 +271,8 @@ def cmd_vlb(args, model_spec):
     out = Path(args.output)
     if out.suffix.lower() != ".csv":
         raise UsageError(f"{out}: -o must end in .csv")
+    from .export.atomic import check_target
+    check_target(out)          # a bad -o fails now, not after the whole bound is computed
     model = _model(model_spec)
     x0 = _vlb_images(model, args.image, args.digits)
     g = torch.Generator().manual_seed(args.seed)
@@ -299,7 +316,8 @@ def _vlb_images(model, image, n_digits):
         if not 1 <= n_digits <= HELD_OUT:
             raise UsageError(f"--digits must be in 1..{HELD_OUT}")
         x, _ = digits(model.sample_size, "heldout")
-        x = torch.from_numpy(x[:n_digits])
+        # quantised to 8-bit pixels, so that L_0 is a true discrete likelihood
+        x = torch.round((torch.from_numpy(x[:n_digits]) + 1) * 127.5) / 127.5 - 1
         if model.in_channels == 3:
             x = x.repeat(1, 3, 1, 1)
         return x

@@ -164,7 +164,8 @@ def load_state_dict(unet_dir: Path) -> dict:
 
 
 def build_unet_from_config(config: dict, where: Path):
-    from diffusers import UNet2DModel
+    from .hf import diffusers_class
+    UNet2DModel = diffusers_class("UNet2DModel")
     cls = config.get("_class_name", "UNet2DModel")
     if cls != "UNet2DModel":
         raise ModelLoadError(f"{where}: a {cls}, but only unconditional UNet2DModel (DDPM) models are supported")
@@ -179,6 +180,7 @@ def build_unet_from_config(config: dict, where: Path):
 def _load_unet(unet_dir: Path):
     import torch
     config = _read_json(unet_dir / "config.json")
+    _check_config(config, unet_dir / "config.json")
     unet = build_unet_from_config(config, unet_dir / "config.json")
     sd = load_state_dict(unet_dir)
     try:
@@ -215,6 +217,29 @@ def diffusion_from_scheduler_config(cfg: dict):
                              f"need a model that outputs them; supported: fixed_small, fixed_large)")
     return GaussianDiffusion(schedule, variance=variance, prediction_type=c["prediction_type"],
                              clip_range=float(c["clip_sample_range"]))
+
+
+MAX_SAMPLE_SIZE = 2048
+
+
+def _check_config(config: dict, where: Path):
+    """Refuse, before anything is built, a config.json whose size or channels cannot be sampled:
+    a missing / non-integer / non-positive / absurd / non-square ``sample_size``, or channels other
+    than 1 (grey) or 3 (RGB), e.g. a latent-diffusion UNet that would need a VAE."""
+    size = config.get("sample_size")
+    if isinstance(size, (list, tuple)):
+        if len(size) != 2 or size[0] != size[1]:
+            raise ModelLoadError(f"{where}: sample_size {list(size)} is not square; only square "
+                                 f"models are supported")
+        size = size[0]
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_SAMPLE_SIZE:
+        raise ModelLoadError(f"{where}: sample_size {size!r} is not a resolution in pixels "
+                             f"(expected a whole number 1..{MAX_SAMPLE_SIZE})")
+    for key in ("in_channels", "out_channels"):
+        c = config.get(key, 3)
+        if isinstance(c, bool) or not isinstance(c, int) or c not in (1, 3):
+            raise ModelLoadError(f"{where}: {key} {c!r}; only pixel-space models with 1 (grey) or "
+                                 f"3 (RGB) channels are supported")
 
 
 def _check_consistent(unet, folder: Path):

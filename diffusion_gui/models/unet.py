@@ -30,8 +30,8 @@ def unet_config(preset: str, size: int, channels: int) -> dict:
 
 def build_unet(preset: str, size: int, channels: int):
     """A new diffusers ``UNet2DModel`` for ``preset`` at ``size`` px with ``channels`` channels."""
-    from diffusers import UNet2DModel
-    return UNet2DModel(**unet_config(preset, size, channels))
+    from .hf import diffusers_class
+    return diffusers_class("UNet2DModel")(**unet_config(preset, size, channels))
 
 
 def count_parameters(module) -> int:

@@ -1,0 +1,141 @@
+"""``diffusion-gui train`` and the training generator, on the CPU, a tiny model for a few steps.
+
+- the output folder is a diffusers pipeline ``DDPMPipeline.from_pretrained`` loads, with a model
+  card naming the data, architecture, steps and wall time;
+- ``--resume`` continues from the saved step, and 3 + 3 resumed steps equal 6 straight steps;
+- the sample grids the GUI shows are exactly ``make_sampler`` on the saved model, and drawing
+  them does not change the training;
+- ``send("checkpoint")`` saves the current step without taking another; Ctrl-C in the middle of a
+  step keeps the last completed one.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from diffusion_gui.cli import main
+from diffusion_gui.models.train import TrainConfig, train
+
+TINY = ["--preset", "tiny", "--size", "8", "--batch", "8", "--threads", "1"]
+
+
+def _state(folder):
+    return torch.load(folder / "checkpoint" / "state.pt", map_location="cpu", weights_only=True)
+
+
+def _cfg(tmp_path, name="run", **kw):
+    base = dict(out_dir=str(tmp_path / name), preset="tiny", size=8, batch_size=8, steps=4, threads=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_cli_train_writes_a_pipeline_with_a_model_card(tmp_path, capsys):
+    from diffusers import DDPMPipeline
+    out = tmp_path / "digits-tiny"
+    assert main(["train", *TINY, "--steps", "4", "-o", str(out)]) == 0
+    assert "saved" in capsys.readouterr().out
+    pipe = DDPMPipeline.from_pretrained(str(out))
+    assert pipe.unet.config.sample_size == 8 and pipe.unet.config.in_channels == 1
+    assert pipe.scheduler.config.num_train_timesteps == 1000
+    x = pipe.unet(torch.zeros(2, 1, 8, 8), torch.tensor([0, 999])).sample
+    assert x.shape == (2, 1, 8, 8) and bool(torch.isfinite(x).all())
+    card = (out / "model_card.md").read_text()
+    assert "scikit-learn's bundled digits" in card                     # data
+    assert "UNet2DModel, preset `tiny`" in card and re.search(r"[\d,]+ parameters", card)
+    assert "| steps | 4 |" in card
+    assert re.search(r"\| wall time \| [\d.]+ min", card)
+    assert int(_state(out)["step"]) == 4
+    # the app's own loader reads it too
+    from diffusion_gui.models.loader import load_model
+    assert load_model(str(out)).sample_size == 8
+
+
+def test_cli_resume_continues_from_the_saved_step(tmp_path, capsys):
+    a, b = tmp_path / "straight", tmp_path / "resumed"
+    assert main(["train", *TINY, "--steps", "6", "-o", str(a)]) == 0
+    assert main(["train", *TINY, "--steps", "3", "-o", str(b)]) == 0
+    assert int(_state(b)["step"]) == 3
+    capsys.readouterr()
+    assert main(["train", *TINY, "--steps", "6", "-o", str(b), "--resume"]) == 0
+    assert "(step 6," in capsys.readouterr().out
+    sa, sb = _state(a), _state(b)
+    assert int(sb["step"]) == 6
+    for k in ("unet", "ema"):                 # the same computation as an uninterrupted run
+        for name, v in sa[k].items():
+            torch.testing.assert_close(sb[k][name], v, rtol=0, atol=0, msg=f"{k}.{name}")
+    assert "| steps | 6 |" in (b / "model_card.md").read_text()
+    # resuming a finished run does nothing
+    assert main(["train", *TINY, "--steps", "6", "-o", str(b), "--resume"]) == 0
+    assert "already trained" in capsys.readouterr().out
+
+
+def test_sample_grids_match_make_sampler_and_leave_training_alone(tmp_path):
+    from diffusion_gui.commands import make_sampler
+    from diffusion_gui.core.images import to_uint8
+    from diffusion_gui.core.sampling import run
+    from diffusion_gui.models.loader import load_model
+    plain = list(train(_cfg(tmp_path, "plain")))
+    sampled = list(train(_cfg(tmp_path, "sampled", sample_every=2, sample_steps=5, sample_batch=4,
+                              sample_seed=7)))
+    assert [m.step for m in sampled if m.samples is not None] == [1, 2, 4]
+    assert all(m.samples is None for m in plain)
+    assert [m.loss for m in plain] == [m.loss for m in sampled]
+    a, b = _state(tmp_path / "plain"), _state(tmp_path / "sampled")
+    for name, v in a["ema"].items():
+        torch.testing.assert_close(b["ema"][name], v, rtol=0, atol=0)
+    grid = sampled[-1].samples
+    assert grid.dtype == np.uint8 and grid.shape == (4, 8, 8, 1)
+    gen, _ = make_sampler(load_model(str(tmp_path / "sampled")), sampler="ddim", steps=5, batch=4, seed=7)
+    np.testing.assert_array_equal(grid, to_uint8(run(gen)))
+
+
+def test_requests_answer_without_taking_a_step(tmp_path):
+    gen = train(_cfg(tmp_path, steps=5, checkpoint_every=1000, sample_steps=3, sample_batch=2))
+    m = next(gen)
+    m = next(gen)
+    assert m.step == 2 and not (tmp_path / "run" / "model_index.json").exists()
+    ack = gen.send("checkpoint")
+    assert (ack.step, ack.event) == (2, "checkpoint")
+    assert int(_state(tmp_path / "run")["step"]) == 2
+    ans = gen.send("sample")
+    assert (ans.step, ans.event) == (2, "sample") and ans.samples.shape == (2, 8, 8, 1)
+    rest = list(gen)
+    assert [x.step for x in rest] == [3, 4, 5] and rest[-1].event == "done"
+    assert all(len(x.bucket_loss) == 10 for x in rest)
+
+
+def test_ctrl_c_during_a_step_keeps_the_last_completed_one(tmp_path, monkeypatch, capsys):
+    import diffusion_gui.models.train as tr
+    calls = {"n": 0}
+    real = tr._shift
+
+    def shift(x, g):
+        calls["n"] += 1
+        if calls["n"] == 4:                  # in the middle of step 4
+            raise KeyboardInterrupt
+        return real(x, g)
+
+    monkeypatch.setattr(tr, "_shift", shift)
+    out = tmp_path / "interrupted"
+    assert main(["train", *TINY, "--steps", "10", "-o", str(out)]) == 130
+    assert int(_state(out)["step"]) == 3
+    assert "state saved at step 3" in capsys.readouterr().err
+    monkeypatch.setattr(tr, "_shift", real)
+    assert main(["train", *TINY, "--steps", "5", "-o", str(out), "--resume"]) == 0
+    assert int(_state(out)["step"]) == 5
+
+
+def test_batch_must_split_evenly_across_processes(tmp_path):
+    class FakeAccelerator:
+        is_main_process, process_index, num_processes, device = True, 0, 3, "cpu"
+    with pytest.raises(ValueError, match="not divisible by the 3 processes"):
+        next(train(_cfg(tmp_path), FakeAccelerator()))
+
+
+def test_time_steps_measures_something():
+    from diffusion_gui.models.train import time_steps
+    s = time_steps("tiny", 8, 1, 4, steps=1)
+    assert 0 < s < 60
