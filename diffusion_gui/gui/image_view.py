@@ -65,7 +65,8 @@ class ImageView(QWidget):
         if not self._smooth and s >= 1:
             s = max(1, int(s))  # integer zoom keeps every source pixel the same size
         w, h = iw * s, ih * s
-        return QRectF((W - w) / 2, (H - h) / 2, w, h)
+        # the image and its caption are centred together, the caption right under the image
+        return QRectF((W - w) / 2, (self.height() - h - cap_h) / 2, w, h)
 
     def paintEvent(self, event):
         p = QPainter(self)
@@ -82,6 +83,8 @@ class ImageView(QWidget):
         if self._caption:
             p.setPen(self.palette().color(QPalette.WindowText))
             fh = self.fontMetrics().height()
-            p.drawText(0, self.height() - fh - 3, self.width(), fh + 3, Qt.AlignHCenter | Qt.AlignTop,
-                       self._caption)
+            y = self.height() - fh - 3
+            if self._img is not None:
+                y = min(y, int(self.image_rect().bottom()) + 4)
+            p.drawText(0, y, self.width(), fh + 3, Qt.AlignHCenter | Qt.AlignTop, self._caption)
         p.end()

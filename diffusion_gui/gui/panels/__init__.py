@@ -1,0 +1,49 @@
+"""The explorer's panels, one a module. This docstring is the contract the main window relies on.
+
+A **panel** is a ``QWidget`` subclass with:
+
+``title`` (class attribute, str)
+    The tab label, e.g. ``"Forward"``.
+
+``__init__(self, ctx: AppContext, parent=None)``
+    Build the widgets; do no slow work here (no model inference, no big import on the GUI
+    thread). Talk to the rest of the app only through ``ctx`` (its attributes and signals:
+    ``image_changed``, ``model_changed``, ``forward_t_changed``, ``error``, ``status``...).
+    Report failures with ``ctx.error.emit(title, one_line_message)``: the main window shows them
+    without blocking (never call ``QMessageBox.exec()`` from a panel).
+
+``shutdown(self)``
+    Stop and join every thread / timer the panel started (``Job.stop()``). Called once when the
+    window closes, before ``ctx.shutdown()``. Must be idempotent and must not raise.
+
+``save_settings(self, settings: QSettings)`` / ``restore_settings(self, settings: QSettings)``
+    Persist the panel's own choices. The main window has already called
+    ``settings.beginGroup(<key>)`` with the panel's key from :data:`PANELS` (``"forward"``,
+    ``"reverse"``, ...), so use plain keys (``settings.value("seed", 0, int)``) and do not open
+    or close the group yourself. ``restore_settings`` runs once after construction and must
+    tolerate missing or malformed values (fall back to defaults).
+
+``actions(self) -> list[QAction]`` (optional)
+    Actions listed in the View menu under the panel's title (e.g. "Play / Pause").
+
+``export_sources(self) -> list[tuple[str, Callable]]`` (optional)
+    What the Export dialog (``export_dialog.ExportDialog(ctx, sources, parent)``) can write.
+    Each entry is ``(label, fn)``; ``fn()`` runs in the GUI thread, is cheap, and returns the
+    frames to export as a list of uint8 arrays ``[H, W, C]`` (C = 1 or 3; one frame for a still
+    image) or a tuple ``(frames, captions)`` with one caption string (or None) per frame.
+
+The main window imports the panels listed in :data:`PANELS` by module path; a module that is not
+there yet (``ImportError``) is skipped with a note in the status bar.
+"""
+from __future__ import annotations
+
+#: (settings key, module under ``diffusion_gui.gui.panels``, class name), in tab order.
+PANELS: list[tuple[str, str, str]] = [
+    ("forward", "forward", "ForwardPanel"),
+    ("reverse", "reverse", "ReversePanel"),
+    ("losses", "losses", "LossPanel"),
+    ("kl", "kl", "KLPanel"),
+    ("train", "train", "TrainPanel"),
+]
+
+__all__ = ["PANELS"]

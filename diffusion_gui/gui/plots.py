@@ -1,0 +1,180 @@
+"""Shared pyqtgraph styling: plots that read well on a projector, and a t-cursor.
+
+``make_plot(...)`` returns a :class:`pyqtgraph.PlotWidget` with a white background, dark axes,
+large tick labels and a light grid. ``TCursor`` adds a draggable vertical line to such a plot;
+dragging it or clicking anywhere in the plot emits ``t_picked(int)`` (the paper's ``t``).
+``pen(...)`` and :data:`COLORS` keep the colours consistent across panels (Okabe-Ito, readable by
+colour-blind viewers).
+"""
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import QGraphicsItem
+
+#: Okabe-Ito palette (colour-blind safe), by role.
+COLORS = {
+    "blue": "#0072B2", "orange": "#E69F00", "green": "#009E73", "red": "#D55E00",
+    "purple": "#CC79A7", "sky": "#56B4E9", "yellow": "#F0E442", "black": "#222222",
+    "grey": "#888888",
+}
+CURSOR_COLOR = "#D55E00"
+AXIS_COLOR = "#222222"
+GRID_ALPHA = 0.18
+TICK_PT = 11
+LABEL_PT = 12
+TITLE_PT = 12
+LEFT_AXIS_WIDTH = 74
+
+_configured = False
+
+
+def configure() -> None:
+    """Global pyqtgraph options (white background, antialiasing). Idempotent."""
+    global _configured
+    if not _configured:
+        pg.setConfigOptions(background="w", foreground=AXIS_COLOR, antialias=True)
+        _configured = True
+
+
+def pen(color: str = "blue", width: float = 2.5, *, dashed: bool = False, alpha: int = 255):
+    """A cosmetic pen; ``color`` is a :data:`COLORS` key or any Qt colour string."""
+    c = QColor(COLORS.get(color, color))
+    c.setAlpha(alpha)
+    p = pg.mkPen(c, width=width)
+    if dashed:
+        p.setStyle(Qt.DashLine)
+    p.setCosmetic(True)
+    return p
+
+
+def style_plot(plot: pg.PlotItem | pg.PlotWidget, title: str = "", x_label: str = "",
+               y_label: str = "", *, log_y: bool = False, x_units: str | None = None,
+               y_units: str | None = None) -> pg.PlotItem:
+    """Apply the house style to an existing plot (PlotWidget or PlotItem)."""
+    configure()
+    item = plot.getPlotItem() if isinstance(plot, pg.PlotWidget) else plot
+    tick_font = QFont()
+    tick_font.setPointSize(TICK_PT)
+    label_style = {"color": AXIS_COLOR, "font-size": f"{LABEL_PT}pt"}
+    for name in ("left", "bottom"):
+        ax = item.getAxis(name)
+        ax.setPen(pg.mkPen(AXIS_COLOR, width=1))
+        ax.setTextPen(pg.mkPen(AXIS_COLOR))
+        ax.setTickFont(tick_font)
+        ax.setStyle(tickTextOffset=4)
+        ax.enableAutoSIPrefix(False)
+    item.getAxis("left").setWidth(LEFT_AXIS_WIDTH)  # one width: stacked plots line up in x
+    if x_label:
+        item.setLabel("bottom", x_label, units=x_units, **label_style)
+    if y_label:
+        item.setLabel("left", y_label, units=y_units, **label_style)
+    if title:
+        item.setTitle(title, color=AXIS_COLOR, size=f"{TITLE_PT}pt")
+    item.showGrid(x=True, y=True, alpha=GRID_ALPHA)
+    item.setLogMode(x=False, y=log_y)
+    item.setMenuEnabled(False)
+    item.hideButtons()
+    return item
+
+
+def make_plot(title: str = "", x_label: str = "", y_label: str = "", *, log_y: bool = False,
+              parent=None, min_height: int = 140, mouse: bool = False,
+              x_units: str | None = None, y_units: str | None = None) -> pg.PlotWidget:
+    """A styled :class:`pyqtgraph.PlotWidget`. ``mouse=False`` disables pan/zoom (a click then
+    only picks, e.g. a timestep via :class:`TCursor`); the context menu is off either way."""
+    configure()
+    w = pg.PlotWidget(parent=parent, background="w")
+    style_plot(w, title, x_label, y_label, log_y=log_y, x_units=x_units, y_units=y_units)
+    w.setMouseEnabled(x=mouse, y=mouse)
+    w.setMinimumHeight(min_height)
+    w.getPlotItem().layout.setContentsMargins(4, 4, 10, 4)
+    return w
+
+
+#: Alias kept for panels that prefer the longer name.
+make_plot_widget = make_plot
+
+
+def add_legend(plot: pg.PlotWidget, offset=(-8, 8)) -> pg.LegendItem:
+    """A legend with a translucent white box and readable text, top-right by default."""
+    leg = plot.getPlotItem().addLegend(offset=offset, labelTextSize=f"{TICK_PT}pt",
+                                       labelTextColor=AXIS_COLOR,
+                                       brush=pg.mkBrush(255, 255, 255, 210),
+                                       pen=pg.mkPen("#bbbbbb"))
+    return leg
+
+
+def cache_items(plot: pg.PlotWidget) -> None:
+    """Give the axes and the data items of ``plot`` a device-coordinate pixmap cache, so that a
+    moving cursor (or one curve changing) only blits the rest instead of re-rendering every
+    antialiased curve and tick label: a cursor move drops from ~2.5 ms to ~0.2 ms a plot.
+    Call it after adding the data items (items added later are not cached)."""
+    pi = plot.getPlotItem()
+    for name in ("left", "bottom"):
+        pi.getAxis(name).setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+    for item in pi.listDataItems():
+        item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+        for child in item.childItems():
+            child.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+
+
+class TCursor(QObject):
+    """A vertical t-cursor on a plot: drag it, or click in the plot, to pick a timestep.
+
+    ``t_picked(int)`` carries the paper's ``t`` rounded and clamped to ``[t_min, t_max]``;
+    :meth:`set_t` moves the line without emitting.
+    """
+
+    t_picked = Signal(int)
+
+    def __init__(self, plot: pg.PlotWidget, t_min: int = 0, t_max: int = 1000, color: str = CURSOR_COLOR,
+                 parent=None):
+        super().__init__(parent or plot)
+        self.plot = plot
+        self.t_min, self.t_max = int(t_min), int(t_max)
+        self._quiet = False
+        self.line = pg.InfiniteLine(pos=0, angle=90, movable=True,
+                                    pen=pg.mkPen(color, width=2),
+                                    hoverPen=pg.mkPen(color, width=4))
+        self.line.setZValue(100)
+        plot.addItem(self.line, ignoreBounds=True)
+        self.line.sigPositionChanged.connect(self._dragged)
+        plot.scene().sigMouseClicked.connect(self._clicked)
+        plot.setCursor(Qt.CrossCursor)
+
+    def set_range(self, t_min: int, t_max: int):
+        self.t_min, self.t_max = int(t_min), int(t_max)
+
+    def set_t(self, t: int):
+        self._quiet = True
+        try:
+            self.line.setValue(float(t))
+        finally:
+            self._quiet = False
+
+    def _clamp(self, x: float) -> int:
+        return int(min(max(round(x), self.t_min), self.t_max))
+
+    def _dragged(self, line):
+        if not self._quiet:
+            self.t_picked.emit(self._clamp(line.value()))
+
+    def _clicked(self, ev):
+        if ev.button() != Qt.LeftButton:
+            return
+        vb = self.plot.getPlotItem().vb
+        pos = ev.scenePos()
+        if not vb.sceneBoundingRect().contains(pos):
+            return
+        self.t_picked.emit(self._clamp(vb.mapSceneToView(pos).x()))
+        ev.accept()
+
+
+def add_t_cursor(plot: pg.PlotWidget, t_max: int = 1000, on_t=None) -> TCursor:
+    """Convenience: a :class:`TCursor` on ``plot``; ``on_t(t)`` connected if given."""
+    c = TCursor(plot, 0, t_max)
+    if on_t is not None:
+        c.t_picked.connect(on_t)
+    return c
