@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, default=10000)
     t.add_argument("--batch", type=int, default=128)
     t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
+                   help="cosine decays to 0 at --steps (also when resuming with more steps)")
     t.add_argument("--checkpoint-every", type=int, default=500)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=0)

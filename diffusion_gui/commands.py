@@ -47,6 +47,7 @@ def cmd_train(args, model_spec):
     channels = args.channels or (1 if args.data == "digits" else 3)
     cfg = TrainConfig(out_dir=args.output, data=args.data, size=args.size, channels=channels,
                       preset=args.preset, steps=args.steps, batch_size=args.batch, lr=args.lr,
+                      lr_schedule=args.lr_schedule,
                       checkpoint_every=args.checkpoint_every, seed=args.seed, resume=args.resume,
                       threads=args.threads)
     accelerator = _accelerator()

@@ -43,6 +43,7 @@ class TrainConfig:
     steps: int = 10000
     batch_size: int = 128
     lr: float = 2e-3
+    lr_schedule: str = "constant"   # or "cosine": lr * (1 + cos(pi * step / steps)) / 2 after warm-up
     warmup: int = 200
     weight_decay: float = 0.0
     ema_decay: float = 0.999
@@ -75,6 +76,16 @@ class TrainMetrics:
     bucket_loss: list = field(default_factory=list)
     event: str = "step"
     samples: object = None
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """The learning rate of 0-based ``step``: linear warm-up, then constant or cosine decay."""
+    lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1))
+    if cfg.lr_schedule == "cosine":
+        lr *= 0.5 * (1 + math.cos(math.pi * min(step, cfg.steps) / max(cfg.steps, 1)))
+    elif cfg.lr_schedule != "constant":
+        raise ValueError(f"lr_schedule must be constant or cosine, not {cfg.lr_schedule!r}")
+    return lr
 
 
 def load_dataset(cfg: TrainConfig) -> np.ndarray:
@@ -260,7 +271,7 @@ def train(cfg: TrainConfig, accelerator=None) -> Iterator[TrainMetrics]:
                 debug.rows(step + 1, idx[shard].tolist())
             x0, i, eps = x0[shard].to(device), i[shard].to(device), eps[shard].to(device)
             x_t = diffusion.q_sample(x0, i, eps)
-            lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1))
+            lr = learning_rate(cfg, step)
             for group in opt.param_groups:
                 group["lr"] = lr
             pred = unet(x_t, i).sample

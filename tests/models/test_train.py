@@ -139,3 +139,16 @@ def test_time_steps_measures_something():
     from diffusion_gui.models.train import time_steps
     s = time_steps("tiny", 8, 1, 4, steps=1)
     assert 0 < s < 60
+
+
+def test_learning_rate_schedules():
+    from diffusion_gui.models.train import TrainConfig, learning_rate
+    c = TrainConfig(out_dir="x", lr=1e-3, warmup=10, steps=100)
+    assert learning_rate(c, 0) == pytest.approx(1e-4)          # warm-up
+    assert learning_rate(c, 50) == pytest.approx(1e-3)         # constant
+    c.lr_schedule = "cosine"
+    assert learning_rate(c, 50) == pytest.approx(0.5e-3)       # half-way down the cosine
+    assert learning_rate(c, 100) == pytest.approx(0.0, abs=1e-12)
+    c.lr_schedule = "bogus"
+    with pytest.raises(ValueError):
+        learning_rate(c, 5)
