@@ -163,6 +163,14 @@ def cmd_sample(args, model_spec):
         raise UsageError(f"{out}: -o must end in .png or .npz")
     if args.gif and not args.gif.lower().endswith(".gif"):
         raise UsageError(f"{args.gif}: --gif must end in .gif")
+    _check_gif_options(args)
+    if args.size is not None and not 8 <= args.size <= 4096:
+        raise UsageError("--size must be in 8..4096 px")
+    if not 0.0 <= args.eta <= 1.0:
+        raise UsageError("--eta must be in [0, 1]")
+    _check_output(out)
+    if args.gif:
+        _check_output(args.gif)
     model = _model(model_spec)
     gen, shape = make_sampler(model, sampler=args.sampler, steps=args.steps, eta=args.eta,
                               batch=args.batch, seed=args.seed, clip=False if args.no_clip else None,
@@ -191,6 +199,21 @@ def cmd_sample(args, model_spec):
         write_gif(frames, args.gif, fps=args.fps, size=args.size, captions=caps)
         print(f"wrote {args.gif} ({len(frames)} frames)")
     return 0
+
+
+def _check_gif_options(args):
+    """Refuse impossible GIF settings before any work is done."""
+    if getattr(args, "frames", None) is not None and args.frames < 2:
+        raise UsageError("--frames must be at least 2 (the first and the last frame)")
+    if args.fps is not None and not 0 < args.fps <= 100:
+        raise UsageError("--fps must be in (0, 100]")
+
+
+def _check_output(path):
+    """Fail before sampling if ``path`` cannot be written (missing or unwritable folder)."""
+    from .export.atomic import check_target
+    if Path(path).suffix:
+        check_target(path)
 
 
 def _keep_steps(num_steps: int, n_frames: int) -> set:
@@ -224,6 +247,8 @@ def cmd_forward(args, model_spec):
     from .export import export_frames, forward_frames, timeline_steps
     if not 8 <= args.size <= 512:
         raise UsageError("--size must be in 8..512")
+    _check_gif_options(args)
+    _check_output(args.output)
     try:
         schedule = NoiseSchedule.from_name(args.schedule, args.timesteps)
     except ValueError as e:

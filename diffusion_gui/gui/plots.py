@@ -178,3 +178,120 @@ def add_t_cursor(plot: pg.PlotWidget, t_max: int = 1000, on_t=None) -> TCursor:
     if on_t is not None:
         c.t_picked.connect(on_t)
     return c
+
+
+# ----------------------------------------------------------------------------- export
+#: What :func:`export_plot_widget` writes.
+PLOT_FORMATS = ("png", "svg", "csv")
+#: PNG width of a plot that has never been laid out on screen (no size of its own yet).
+FALLBACK_WIDTH = 1000
+
+
+def grab_rgb(widget) -> "np.ndarray":
+    """What ``widget`` shows, as uint8 ``[H, W, 3]`` (a screenshot of the widget)."""
+    from PySide6.QtGui import QImage
+    return qimage_to_rgb(widget.grab().toImage().convertToFormat(QImage.Format_RGB888))
+
+
+def qimage_to_rgb(img) -> "np.ndarray":
+    """A QImage as uint8 ``[H, W, 3]`` (a copy)."""
+    import numpy as np
+    from PySide6.QtGui import QImage
+    if img.format() != QImage.Format_RGB888:
+        img = img.convertToFormat(QImage.Format_RGB888)
+    w, h = img.width(), img.height()
+    arr = np.frombuffer(img.constBits(), np.uint8, count=img.bytesPerLine() * h)
+    return arr.reshape(h, img.bytesPerLine())[:, :w * 3].reshape(h, w, 3).copy()
+
+
+def _plot_item(widget):
+    return widget.getPlotItem() if hasattr(widget, "getPlotItem") else widget
+
+
+def _image_exporter(widget, width: int | None):
+    from pyqtgraph.exporters import ImageExporter
+    item = _plot_item(widget)
+    ex = ImageExporter(item)
+    if not width and item.sceneBoundingRect().width() < 50:
+        width = FALLBACK_WIDTH                 # never shown: pyqtgraph would export 0 x 0 px
+    if width:
+        ex.parameters()["width"] = int(width)  # the height follows the plot's aspect ratio
+    return ex
+
+
+def render_plot(widget, width: int | None = None) -> "np.ndarray":
+    """The PNG that :func:`export_plot_widget` would write, as uint8 ``[H, W, 3]`` (GUI thread)."""
+    return qimage_to_rgb(_image_exporter(widget, width).export(toBytes=True))
+
+
+def export_plot_widget(widget, fmt: str, path, width: int | None = None):
+    """Write one pyqtgraph plot (a ``PlotWidget`` or ``PlotItem``) as PNG, SVG or CSV through
+    pyqtgraph's exporters, in the GUI thread. Returns the path.
+
+    PNG: ``width`` px wide, default the plot's size on screen (:data:`FALLBACK_WIDTH` for a plot
+    never shown). (Larger widths enlarge the axis text and the title but not the legend, markers
+    or line widths -- pyqtgraph keeps those in screen pixels -- so for a slide, enlarge the
+    window rather than the export.) SVG: with the workaround for pyqtgraph issue #3485 (see
+    :func:`_patch_svg_exporter`). CSV: pyqtgraph's, one x/y column pair per curve.
+
+    The file is written under a temporary name in the target folder (same extension, so the
+    exporter picks the right format) and renamed onto ``path`` when complete
+    (:func:`diffusion_gui.export.atomic_path`): a failure leaves no partial file and an existing
+    file untouched. Raises :class:`~diffusion_gui.export.ExportError` (a ValueError) with a
+    one-line message for an unknown format or a target that cannot be written.
+    """
+    from pathlib import Path
+
+    from pyqtgraph.exporters import CSVExporter, SVGExporter
+
+    from ..export import ExportError, atomic_path
+    fmt = str(fmt).lower().lstrip(".")
+    path = Path(path)
+    if fmt == "png":
+        ex = _image_exporter(widget, width)
+    elif fmt == "svg":
+        _patch_svg_exporter()
+        ex = SVGExporter(_plot_item(widget))
+    elif fmt == "csv":
+        ex = CSVExporter(_plot_item(widget))
+    else:
+        raise ExportError(f"unknown plot format '{fmt}': use png, svg or csv")
+    with atomic_path(path) as tmp:
+        try:
+            ok = ex.export(str(tmp))
+        except OSError:
+            raise
+        except Exception as e:  # noqa: BLE001 - pyqtgraph raises bare Exceptions
+            raise ExportError(f"could not export the plot as {fmt.upper()}: {e}") from None
+        if ok is False or tmp.stat().st_size == 0:
+            raise ExportError(f"could not export the plot as {fmt.upper()} to '{path}'")
+    return path
+
+
+_svg_patched = False
+
+
+def _patch_svg_exporter():
+    """Let pyqtgraph's SVGExporter read the path data Qt >= 6.10 writes.
+
+    Qt now ends closed sub-paths with a separate ``Z`` token, which pyqtgraph 0.14's
+    ``correctCoordinates`` cannot split into ``x,y`` (ValueError; pyqtgraph issue #3485). The
+    paths it rewrites already return to their start point before ``Z`` and SVG closes fills by
+    itself, so the token is dropped before pyqtgraph reads the coordinates. Idempotent.
+    """
+    global _svg_patched
+    if _svg_patched:
+        return
+    import importlib
+    svg_module = importlib.import_module("pyqtgraph.exporters.SVGExporter")
+    original = svg_module.correctCoordinates
+
+    def correct(node, defs, item, options):
+        for path in node.getElementsByTagName("path"):
+            d = path.getAttribute("d")
+            if "Z" in d or "z" in d:
+                path.setAttribute("d", " ".join(t for t in d.split() if t not in ("Z", "z")))
+        return original(node, defs, item, options)
+
+    svg_module.correctCoordinates = correct
+    _svg_patched = True

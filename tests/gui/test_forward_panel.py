@@ -374,12 +374,17 @@ def test_restore_tolerates_garbage(qtbot, ctx, tmp_path):
 
 
 def test_export_sources(panel):
-    sources = dict(panel.export_sources())
-    assert len(sources) == 3
+    sources = panel.export_sources()
+    kinds = [s.kind for s in sources]
+    assert kinds[:3] == ["still", "timeline", "timeline"] and kinds.count("plot") == 4
     panel.set_t(10)
     for label, fn in panel.export_sources():
-        frames, captions = fn()
-        assert frames and len(frames) == len(captions)
+        got = fn()
+        if isinstance(got, tuple):                   # images: (frames, captions)
+            frames, captions = got
+            assert frames and len(frames) == len(captions)
+        else:                                        # plots: a picture of the plot
+            frames = got
         assert all(f.dtype == np.uint8 and f.ndim == 3 for f in frames)
     frames, _ = panel.export_sources()[0][1]()
     np.testing.assert_array_equal(frames[0], shown(panel))

@@ -26,11 +26,25 @@ A **panel** is a ``QWidget`` subclass with:
 ``actions(self) -> list[QAction]`` (optional)
     Actions listed in the View menu under the panel's title (e.g. "Play / Pause").
 
-``export_sources(self) -> list[tuple[str, Callable]]`` (optional)
-    What the Export dialog (``export_dialog.ExportDialog(ctx, sources, parent)``) can write.
-    Each entry is ``(label, fn)``; ``fn()`` runs in the GUI thread, is cheap, and returns the
-    frames to export as a list of uint8 arrays ``[H, W, C]`` (C = 1 or 3; one frame for a still
-    image) or a tuple ``(frames, captions)`` with one caption string (or None) per frame.
+``export_sources(self) -> list[ExportSource | tuple[str, Callable]]`` (optional)
+    What the Export dialog (``export_dialog.ExportDialog(ctx, sources, parent)``, File > Export,
+    Ctrl+E) can write; the current panel's sources are listed first. Called in the GUI thread
+    each time the dialog opens, so it must be cheap. See :mod:`diffusion_gui.gui.export_sources`:
+
+    - :class:`~diffusion_gui.gui.export_sources.ExportSource` objects say their ``kind``
+      (``'timeline'`` -> GIF / PNG sequence / filmstrip PNG, ``'still'`` -> PNG, ``'plot'`` ->
+      PNG / SVG / CSV through pyqtgraph's exporters) and which options apply (``t_range``,
+      ``n_frames``, ``spacing``, ``which``, ``image``, ``caption``, ``size``), and render
+      ``frame_at(opts, k) -> (uint8 [H, W, C], caption)`` **in the export worker thread**: take a
+      snapshot of what they need when you create them (copy numpy arrays; never read a widget
+      later). Ready-made: ``FramesSource`` (frames you have), ``TimelineSource`` (a frame for
+      any t), ``ForwardTimelineSource``, ``TrajectorySource`` (a recorded reverse trajectory:
+      ``(t, x_t, x0_pred)`` uint8 ``[B, H, W, C]`` per step) and ``PlotSource`` (a pyqtgraph plot;
+      exported in the GUI thread through :func:`diffusion_gui.gui.plots.export_plot_widget`).
+    - The legacy form ``(label, fn)`` still works: ``fn()`` runs in the GUI thread when the
+      source is chosen and returns the frames as a list of uint8 arrays ``[H, W, C]`` (C = 1 or 3;
+      one frame for a still image) or a tuple ``(frames, captions)`` with one caption string (or
+      None) per frame. An ``ExportSource`` also unpacks as ``(label, fn)``.
 
 The main window imports the panels listed in :data:`PANELS` by module path; a module that is not
 there yet (``ImportError``) is skipped with a note in the status bar.

@@ -1149,27 +1149,48 @@ class ForwardPanel(QWidget):
 
     # ================================================================== export
     def export_sources(self):
-        def current():
-            if self._math is None:
-                return []
-            return [self._math.frame(self._t)], [f"t = {self._t}"]
+        """For the Export dialog (see :mod:`diffusion_gui.gui.export_sources`): x_t now, the
+        filmstrip, the timeline t = 0..T (computed in the export worker from copies of x_0, eps
+        and the schedule taken here), the step-by-step chain once it is complete, and the plots.
+        Frames are bit-identical to what the panel shows."""
+        from ...export.timeline import forward_caption
+        from ..export_sources import FramesSource, ForwardTimelineSource, PlotSource, TimelineSource
+        out = []
+        m = self._math
+        if m is not None:
+            t = self._t
+            abar = m.a64 ** 2
+            out.append(FramesSource("Forward: x_t at the current t", [m.frame(t)],
+                                    [forward_caption(t, float(abar[t]))]))
+            fts = list(self._film_ts)
+            if fts:
+                out.append(FramesSource(f"Forward: filmstrip ({len(fts)} frames)",
+                                        [m.frame(ft) for ft in fts],
+                                        [forward_caption(ft, float(abar[ft])) for ft in fts]))
+            out.append(ForwardTimelineSource(
+                f"Forward: timeline t = 0..T ({self.schedule_name}, T = {self.T})",
+                m.x0, m.eps, self.schedule().alpha_bars.numpy(), n_frames=60,
+                name=f"forward-{self.schedule_name}-seed{m.seed}"))
+            c = self._chain
+            if c is not None and c.done >= c.T:
+                frames, slot = c.frames, c.slot         # complete: never written again
 
-        def film():
-            if self._math is None:
-                return []
-            return [self._math.frame(t) for t in self._film_ts], [f"t = {t}" for t in self._film_ts]
+                def chain_frame(tt, frames=frames, slot=slot):
+                    return frames[slot(tt)]
 
-        def timeline():
-            from ...export.timeline import forward_caption, timeline_steps
-            if self._math is None:
-                return []
-            ts = timeline_steps(self.T, 60, "dense_start")
-            ab = self._math.a64 ** 2
-            return [self._math.frame(t) for t in ts], [forward_caption(t, float(ab[t])) for t in ts]
+                def chain_caption(tt, abar=abar, ts=list(c.ts), slot=slot):
+                    shown = ts[slot(tt)]       # the kept step at or below tt
+                    return forward_caption(shown, float(abar[shown])) + "   (step by step)"
 
-        return [("Forward: x_t at the current t", current),
-                (f"Forward: filmstrip ({FILM_FRAMES} frames)", film),
-                ("Forward: timeline t = 0..T (60 frames, for a GIF)", timeline)]
+                out.append(TimelineSource("Forward: step-by-step chain t = 0..T", c.T,
+                                          chain_frame, chain_caption, n_frames=60,
+                                          name=f"forward-chain-seed{m.seed}"))
+        out += [PlotSource("Forward: beta_t plot", self.plots["beta"], name="forward-beta"),
+                PlotSource("Forward: abar_t plot", self.plots["abar"], name="forward-abar"),
+                PlotSource("Forward: SNR plot", self.plots["snr"], name="forward-snr"),
+                PlotSource("Forward: pixel histogram of x_t", self.hist_plot,
+                           name="forward-histogram")]
+        return out
 
     # ================================================================== settings
     def save_settings(self, settings: QSettings):

@@ -401,9 +401,13 @@ class KLPanel(QWidget):
         self._update_gauss()
 
     def export_sources(self):
-        return [("KL panel", lambda: [grab_rgb(self)]),
-                ("Space worms bars", lambda: [grab_rgb(self.worms_plot)]),
-                ("Two Gaussians", lambda: [grab_rgb(self.gauss_plot)])]
+        """For the Export dialog: the panel as a picture, and each plot as PNG / SVG / CSV."""
+        from ..export_sources import FramesSource, PlotSource
+        return [FramesSource("KL: the whole panel (picture)", fn=lambda: [grab_rgb(self)],
+                             name="kl-panel"),
+                PlotSource("KL: space worms bars", self.worms_plot, name="kl-worms",
+                           csv=lambda path: self.export_plot("csv", path, which="worms")),
+                PlotSource("KL: two Gaussians", self.gauss_plot, name="kl-gaussians")]
 
     def export_plot(self, fmt_: str, path, which: str = "worms", width: int | None = None):
         """Write ``which`` (worms / gauss) as png / svg / csv through pyqtgraph's exporters.

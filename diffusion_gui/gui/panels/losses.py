@@ -16,8 +16,6 @@ Timesteps are the paper's ``t`` (1..T) everywhere on screen; the cursor is the f
 from __future__ import annotations
 
 import math
-import os
-import secrets
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +27,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QGridLayout, QHBoxL
 
 from ..image_view import ImageView
 from ..plots import COLORS, TCursor, add_legend, make_plot, pen
+from ..plots import export_plot_widget, grab_rgb  # noqa: F401 - kl.py imports them from here
 from ..workers import run_job
 
 #: Timesteps x images stacked into one UNet call (``vlb_terms(t_batch=...)``): the CLI's value,
@@ -73,83 +72,14 @@ def _setting(settings, key, default, kind=int, lo=None, hi=None):
     return v
 
 
-def export_plot_widget(widget: pg.PlotWidget, fmt_: str, path, width: int | None = None) -> Path:
-    """Write one pyqtgraph plot as PNG, SVG or CSV through pyqtgraph's exporters.
-
-    PNG: ``width`` px wide, default the plot's size on screen. (Larger widths enlarge the axis
-    text and the title but not the legend, markers or line widths -- pyqtgraph keeps those in
-    screen pixels -- so for a slide, enlarge the window rather than the export.)
-
-    The file is written under a temporary name in the target folder (same extension, so the
-    exporter picks the right format) and renamed onto ``path`` when complete.
-    """
-    from pyqtgraph.exporters import CSVExporter, ImageExporter, SVGExporter
-    fmt_ = fmt_.lower().lstrip(".")
-    path = Path(path)
-    item = widget.getPlotItem()
-    if fmt_ == "png":
-        ex = ImageExporter(item)
-        if width:
-            ex.parameters()["width"] = int(width)
-    elif fmt_ == "svg":
-        _patch_svg_exporter()
-        ex = SVGExporter(item)
-    elif fmt_ == "csv":
-        ex = CSVExporter(item)
-    else:
-        raise ValueError(f"unknown plot format {fmt_!r}: use png, svg or csv")
-    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp.{fmt_}")
-    try:
-        ok = ex.export(str(tmp))
-        if ok is False or not tmp.exists():
-            raise OSError(f"could not write {path}")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
-
-
 def write_text_atomic(path, text: str) -> Path:
-    """Write ``text`` to a temporary name beside ``path``, then rename it onto ``path``."""
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`diffusion_gui.export.atomic_path`):
+    a failure leaves no partial file; raises ExportError with a one-line message."""
+    from ...export import atomic_path
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
-
-
-_svg_patched = False
-
-
-def _patch_svg_exporter():
-    """Let pyqtgraph's SVGExporter read the path data Qt >= 6.10 writes.
-
-    Qt now ends closed sub-paths with a separate ``Z`` token, which pyqtgraph 0.14's
-    ``correctCoordinates`` cannot split into ``x,y`` (ValueError; pyqtgraph issue #3485). The
-    paths it rewrites already return to their start point before ``Z`` and SVG closes fills by
-    itself, so the token is dropped before pyqtgraph reads the coordinates. Idempotent.
-    """
-    global _svg_patched
-    if _svg_patched:
-        return
-    import importlib
-    svg_module = importlib.import_module("pyqtgraph.exporters.SVGExporter")
-    original = svg_module.correctCoordinates
-
-    def correct(node, defs, item, options):
-        for path in node.getElementsByTagName("path"):
-            d = path.getAttribute("d")
-            if "Z" in d or "z" in d:
-                path.setAttribute("d", " ".join(t for t in d.split() if t not in ("Z", "z")))
-        return original(node, defs, item, options)
-
-    svg_module.correctCoordinates = correct
-    _svg_patched = True
 
 
 _SUP = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -188,15 +118,6 @@ def tidy_log_axis(plot: pg.PlotWidget, side: str = "left"):
 
     axis.logTickStrings = strings
     return axis
-
-
-def grab_rgb(widget: QWidget) -> np.ndarray:
-    """What ``widget`` shows, as uint8 ``[H, W, 3]`` (for the Export dialog)."""
-    from PySide6.QtGui import QImage
-    img = widget.grab().toImage().convertToFormat(QImage.Format_RGB888)
-    w, h = img.width(), img.height()
-    arr = np.frombuffer(img.constBits(), np.uint8, count=img.bytesPerLine() * h)
-    return arr.reshape(h, img.bytesPerLine())[:, :w * 3].reshape(h, w, 3).copy()
 
 
 def bucket_shares(result, n_buckets: int = N_BUCKETS):
@@ -819,10 +740,21 @@ class LossPanel(QWidget):
         self.log_check.setChecked(_setting(settings, "log_y", True, bool))
 
     def export_sources(self):
-        """For the Export dialog: the four plots as one still frame, or each plot alone."""
-        return [("Loss plots (all four)", lambda: [grab_rgb(self.plots_widget)]),
-                ("Terms of the bound", lambda: [grab_rgb(self.terms_plot)]),
-                ("Training losses (MSE)", lambda: [grab_rgb(self.mse_plot)])]
+        """For the Export dialog: the four plots as one picture, each plot as PNG / SVG / CSV
+        (pyqtgraph's exporters), and the full result table as CSV."""
+        from ..export_sources import FramesSource, PlotSource
+        out = [FramesSource("Loss: all four plots (picture)", fn=lambda: [grab_rgb(self.plots_widget)],
+                            name="loss-plots")]
+        for key, label in (("terms", "Loss: terms of the bound at each t"),
+                           ("mse", "Loss: training losses (MSE)"),
+                           ("cumulative", "Loss: cumulative bound"),
+                           ("share", "Loss: share of the bound per tenth of t")):
+            out.append(PlotSource(label, self.plot_widgets()[key], name=f"loss-{key}"))
+        if self.result is not None:
+            out.append(PlotSource("Loss: result table (t, vb_bpd, eps_mse, x0_mse, weight)",
+                                  self.terms_plot, csv=self.export_csv, formats=("csv",),
+                                  name="loss-table"))
+        return out
 
     def plot_widgets(self) -> dict:
         return {"terms": self.terms_plot, "mse": self.mse_plot, "cumulative": self.cum_plot,

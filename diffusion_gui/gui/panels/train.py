@@ -1363,6 +1363,10 @@ class TrainPanel(QWidget):
         self._update_estimate()
 
     def export_sources(self):
+        """For the Export dialog: the sample grids of the run (a GIF of the model learning), the
+        data preview, and the two plots (PNG / SVG / CSV)."""
+        from ..export_sources import FramesSource, PlotSource
+
         def strip():
             if not self.strip.grids:
                 return [], []
@@ -1373,7 +1377,12 @@ class TrainPanel(QWidget):
             img = self.preview.image()
             return [] if img is None else [img]
 
-        return [("Training samples (every grid of the run)", strip), ("Training data preview", preview)]
+        return [FramesSource("Training samples (every grid of the run)", fn=strip,
+                             name="training-samples"),
+                FramesSource("Training data preview", fn=preview, name="training-data"),
+                PlotSource("Training loss plot", self.loss_plot, name="training-loss"),
+                PlotSource("Training loss per timestep bucket", self.bucket_plot,
+                           name="training-buckets")]
 
 
 def data_preview(cfg, n: int = 64):
