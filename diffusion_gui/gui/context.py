@@ -33,6 +33,8 @@ def make_settings() -> QSettings:
     problem = None
     if s.status() == QSettings.FormatError:
         problem = "is corrupt"
+    elif s.allKeys() and not s.contains("settings_version"):
+        problem = "has no version (corrupt, or from an older release)"
     else:
         try:
             v = int(s.value("settings_version", SETTINGS_VERSION))
