@@ -1,63 +1,89 @@
 """Background work for the GUI: a QObject worker moved onto a QThread iterates a core generator.
 
-Rules (DESIGN.md, Threads): the worker checks a cancel flag between items; a ``convert`` callable
-runs *in the worker thread* and turns each item into plain Python / numpy (no tensor crosses a
-signal); partial results are emitted latest-wins at most ``max_rate`` per second; every emission
-carries the run id so the receiver drops frames of a stale run; :meth:`Job.stop` joins the thread.
+Rules (DESIGN.md, Threads):
+
+- the worker checks a cancel flag after every item, so a cancelled sampler stops *before* its next
+  network call (the core samplers yield before stepping);
+- ``observe(item)`` (optional) runs in the worker thread for *every* item: record it, check it;
+  raising there fails the run with a message;
+- ``convert(item) -> payload`` runs in the worker thread and turns an item into plain Python /
+  numpy (no tensor crosses a signal). It is called **lazily**, only for items that are actually
+  emitted, so an expensive conversion never slows a fast generator down;
+- partial results are emitted latest-wins, at most ``max_rate`` per second, and never more than
+  one undelivered ``progress`` at a time when the receiver acknowledges (``run_job`` does), so a
+  busy GUI thread never accumulates a queue of stale frames;
+- every emission carries the run id; :meth:`Job.detach` disconnects a run's callbacks so that a
+  stopped run's late signals never reach the receiver;
+- :meth:`Job.stop` cancels and joins. Threads end on their own when the generator is exhausted
+  (the worker quits its thread directly, without a round trip through the GUI event loop).
 """
 from __future__ import annotations
 
+import atexit
 import itertools
 import threading
 import time
 import traceback
 from typing import Any, Callable, Iterator
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 _run_ids = itertools.count(1)
+_NOTHING = object()
 
 
 class GeneratorWorker(QObject):
     """Iterates ``make_gen()`` in its thread. Signals carry ``(run_id, payload)``.
 
-    ``convert(item) -> payload`` runs in the worker thread; ``keep(item, payload) -> bool`` says
-    whether an item must be delivered even when rate limiting would skip it (e.g. a recorded
-    trajectory frame is stored by the worker itself, so only the display is throttled).
+    ``make_gen`` is called in the worker thread (slow set-up such as building tensors happens
+    there). ``convert(item) -> payload`` runs in the worker thread, only for items that are
+    emitted; ``observe(item)`` runs there for every item. ``finish(payload)`` maps the payload of
+    the last item to the ``finished`` payload. ``error_text(exc) -> str | None`` turns a known
+    exception into a one-line message (None: a bug; the traceback is printed).
     """
 
     progress = Signal(int, object)
+    paused = Signal(int)
     finished = Signal(int, object)
     failed = Signal(int, str)
     cancelled = Signal(int)
 
     def __init__(self, make_gen: Callable[[], Iterator], convert: Callable[[Any], Any] = lambda x: x,
                  *, max_rate: float = 30.0, finish: Callable[[Any], Any] | None = None,
-                 error_text: Callable[[BaseException], str | None] | None = None):
+                 error_text: Callable[[BaseException], str | None] | None = None,
+                 observe: Callable[[Any], None] | None = None):
         super().__init__()
         self.run_id = next(_run_ids)
         self._make_gen = make_gen
         self._convert = convert
         self._finish = finish
         self._error_text = error_text
+        self._observe = observe
         self._min_dt = 1.0 / max_rate if max_rate else 0.0
         self._cancel = threading.Event()
         self._pause = threading.Event()
         self._pause.set()  # set = running
         self._step_budget: int | None = None
-        self._budget_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._backpressure = False   # set by run_job: the relay acknowledges each progress
+        self._in_flight = 0          # progress emissions not yet delivered
+        self._converted = (_NOTHING, None)
+        self.items = 0               # items taken from the generator (diagnostics, tests)
+        self.emitted = 0             # progress emissions
 
     # ---- control, safe from any thread
     def cancel(self):
+        """Stop after the current item (before the next one is computed)."""
         self._cancel.set()
         self._pause.set()
 
     def pause(self):
+        """Pause after the current item; ``resume()`` continues."""
         self._pause.clear()
 
     def resume(self, steps: int | None = None):
-        """Continue; with ``steps`` run that many more items then pause again."""
-        with self._budget_lock:
+        """Continue; with ``steps`` take that many more items, then pause again."""
+        with self._lock:
             self._step_budget = steps
         self._pause.set()
 
@@ -65,39 +91,78 @@ class GeneratorWorker(QObject):
     def is_cancelled(self) -> bool:
         return self._cancel.is_set()
 
+    @property
+    def is_paused(self) -> bool:
+        return not self._pause.is_set()
+
+    def acknowledge(self):
+        """The receiver has handled one ``progress`` emission (called by the relay)."""
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+
+    # ---- the loop, in the worker thread
+    def _payload(self, item):
+        """``convert(item)``, at most once per item (the last conversion is remembered)."""
+        if self._converted[0] is not item:
+            self._converted = (item, self._convert(item))
+        return self._converted[1]
+
+    def _emit(self, rid, item, force=False) -> bool:
+        with self._lock:
+            if self._backpressure and self._in_flight and not force:
+                return False
+            self._in_flight += 1
+        self.progress.emit(rid, self._payload(item))
+        self.emitted += 1
+        return True
+
     @Slot()
     def run(self):
         rid = self.run_id
-        last_emit = 0.0
-        pending = None
-        payload = None
+        last_emit = -1e9
+        pending = _NOTHING    # the latest item not yet emitted (it is always the current item)
+        last = _NOTHING
+        gen = None
+        self._converted = (_NOTHING, None)
         try:
+            if self._cancel.is_set():
+                self.cancelled.emit(rid)
+                return
             gen = self._make_gen()
             for item in gen:
-                payload = self._convert(item)
+                self.items += 1
+                if self._cancel.is_set():
+                    self.cancelled.emit(rid)
+                    return
+                last = item
+                if self._observe is not None:
+                    self._observe(item)
                 now = time.monotonic()
-                if now - last_emit >= self._min_dt:
-                    self.progress.emit(rid, payload)
-                    last_emit, pending = now, None
+                if now - last_emit >= self._min_dt and self._emit(rid, item):
+                    last_emit, pending = now, _NOTHING
                 else:
-                    pending = payload
-                with self._budget_lock:
+                    pending = item
+                with self._lock:
                     if self._step_budget is not None:
                         self._step_budget -= 1
                         if self._step_budget <= 0:
                             self._step_budget = None
                             self._pause.clear()
-                if not self._pause.is_set():
-                    if pending is not None:  # show where we paused
-                        self.progress.emit(rid, pending)
-                        pending = None
+                if not self._pause.is_set() and not self._cancel.is_set():
+                    if pending is not _NOTHING:  # show where we paused
+                        self._emit(rid, pending, force=True)
+                        pending = _NOTHING
+                    self.paused.emit(rid)
                     self._pause.wait()
+                    last_emit = time.monotonic()
                 if self._cancel.is_set():
-                    gen.close()
                     self.cancelled.emit(rid)
                     return
-            if pending is not None:
-                self.progress.emit(rid, pending)
+            payload = None
+            if last is not _NOTHING:
+                if pending is not _NOTHING:  # the last item is always shown
+                    self._emit(rid, last, force=True)
+                payload = self._payload(last)
             self.finished.emit(rid, self._finish(payload) if self._finish else payload)
         except Exception as e:  # a failed run is reported, never raised into Qt
             msg = self._error_text(e) if self._error_text else None
@@ -105,6 +170,20 @@ class GeneratorWorker(QObject):
                 msg = f"{type(e).__name__}: {e}"
                 traceback.print_exc()
             self.failed.emit(rid, msg)
+        finally:
+            if gen is not None and hasattr(gen, "close"):
+                try:
+                    gen.close()
+                except Exception:  # noqa: BLE001 - closing must never mask the outcome
+                    pass
+            # free the closures (and the tensors they hold) as soon as the run ends
+            self._make_gen = self._convert = self._observe = self._finish = None
+            self._converted = (_NOTHING, None)
+            app = QCoreApplication.instance()
+            thread = QThread.currentThread()
+            if app is not None and thread is not app.thread():
+                self.moveToThread(app.thread())  # so that it is deleted in the GUI thread
+                thread.quit()                    # exec() returns at once: no GUI round trip
 
 
 class Job:
@@ -112,43 +191,109 @@ class Job:
 
     def __init__(self, worker: GeneratorWorker):
         self.worker = worker
+        self.relay = None
         self.thread = QThread()
         self.thread.setObjectName(f"diffusion-gui-job-{worker.run_id}")
         worker.moveToThread(self.thread)
-        self.thread.started.connect(worker.run)
-        for sig in (worker.finished, worker.failed, worker.cancelled):
-            sig.connect(self.thread.quit)
+        self.thread.started.connect(worker.run, Qt.DirectConnection)
 
     @property
     def run_id(self) -> int:
         return self.worker.run_id
 
     def start(self) -> "Job":
+        _keep_until_finished(self)
         self.thread.start()
         return self
 
     def is_running(self) -> bool:
         return self.thread.isRunning()
 
-    def stop(self, timeout_ms: int = 10000) -> bool:
-        """Cancel, wait for the thread to end; True if it ended in time."""
+    def cancel(self):
+        """Ask the worker to stop after its current item, without waiting."""
         self.worker.cancel()
-        self.thread.quit()
-        ok = self.thread.wait(timeout_ms)
-        return bool(ok)
+
+    def detach(self):
+        """Disconnect the callbacks: nothing of this run reaches the receiver any more."""
+        if self.relay is not None:
+            self.relay.cbs = (None,) * len(self.relay.cbs)
+
+    def stop(self, timeout_ms: int | None = 10000) -> bool:
+        """Cancel, wait for the thread to end (``timeout_ms=None``: however long the current
+        item takes); True if it ended in time."""
+        self.worker.cancel()
+        if timeout_ms is None:
+            return bool(self.thread.wait())
+        return bool(self.thread.wait(timeout_ms))
+
+
+class _Keeper(QObject):
+    """Holds a reference to every started Job until its thread has finished, so that a Job the
+    caller forgot can never be garbage-collected (and its QThread destroyed) while running."""
+
+    def __init__(self):
+        super().__init__()
+        self.jobs: set = set()
+        app = QCoreApplication.instance()
+        if app is not None:  # a safety net: no QThread may outlive the application running
+            app.aboutToQuit.connect(self.stop_all)
+
+    @Slot()
+    def stop_all(self):
+        for job in list(self.jobs):
+            job.detach()
+            job.stop(timeout_ms=None)
+        self.release()
+
+    @Slot()
+    def release(self):
+        for job in [j for j in self.jobs if j.thread.isFinished()]:
+            self.jobs.discard(job)
+
+
+_keeper: _Keeper | None = None
+
+
+def _keep_until_finished(job: "Job"):
+    global _keeper
+    if _keeper is None:
+        _keeper = _Keeper()  # created in the GUI thread (jobs are started from there)
+    _keeper.jobs.add(job)
+    job.thread.finished.connect(_keeper.release, Qt.QueuedConnection)
+
+
+@atexit.register
+def _join_at_exit():
+    """A script that never ran ``app.exec()`` (so no aboutToQuit) must not end with a QThread
+    still running: Qt would abort the process while Python tears its objects down."""
+    if _keeper is not None:
+        try:
+            _keeper.stop_all()
+        except RuntimeError:  # the keeper's C++ object is already gone
+            pass
+
+
+def running_jobs() -> int:
+    """How many started jobs have not yet been released (for leak tests)."""
+    if _keeper is None:
+        return 0
+    _keeper.release()
+    return len(_keeper.jobs)
 
 
 class _Relay(QObject):
     """Lives in the GUI thread: receives the worker's queued signals, drops other runs' items,
-    and calls plain Python callbacks there."""
+    acknowledges each progress item, and calls plain Python callbacks there."""
 
-    def __init__(self, rid, on_progress, on_finished, on_failed, on_cancelled):
+    def __init__(self, worker, on_progress, on_finished, on_failed, on_cancelled, on_paused=None):
         super().__init__()
-        self.rid = rid
-        self.cbs = (on_progress, on_finished, on_failed, on_cancelled)
+        self.rid = worker.run_id
+        self.worker = worker
+        self.cbs = (on_progress, on_finished, on_failed, on_cancelled, on_paused)
 
     @Slot(int, object)
     def progress(self, rid, payload):
+        self.worker.acknowledge()
         if rid == self.rid and self.cbs[0]:
             self.cbs[0](payload)
 
@@ -167,19 +312,30 @@ class _Relay(QObject):
         if rid == self.rid and self.cbs[3]:
             self.cbs[3]()
 
+    @Slot(int)
+    def paused(self, rid):
+        if rid == self.rid and self.cbs[4]:
+            self.cbs[4]()
+
 
 def run_job(make_gen, convert=lambda x: x, *, on_progress=None, on_finished=None, on_failed=None,
-            on_cancelled=None, max_rate: float = 30.0, finish=None, error_text=None) -> Job:
+            on_cancelled=None, on_paused=None, max_rate: float = 30.0, finish=None, error_text=None,
+            observe=None, steps: int | None = None) -> Job:
     """Start ``make_gen`` on a new thread and connect the callbacks. Call from the GUI thread:
     callbacks then run in the GUI thread with the payload only, and emissions of other runs
-    never reach them."""
-    w = GeneratorWorker(make_gen, convert, max_rate=max_rate, finish=finish, error_text=error_text)
+    never reach them. ``steps``: take that many items, then pause (``worker.resume()``)."""
+    w = GeneratorWorker(make_gen, convert, max_rate=max_rate, finish=finish, error_text=error_text,
+                        observe=observe)
+    w._backpressure = True
+    if steps is not None:
+        w.resume(steps)
     job = Job(w)
-    job.relay = _Relay(w.run_id, on_progress, on_finished, on_failed, on_cancelled)
+    job.relay = _Relay(w, on_progress, on_finished, on_failed, on_cancelled, on_paused)
     w.progress.connect(job.relay.progress)
     w.finished.connect(job.relay.finished)
     w.failed.connect(job.relay.failed)
     w.cancelled.connect(job.relay.cancelled)
+    w.paused.connect(job.relay.paused)
     return job.start()
 
 

@@ -1,0 +1,569 @@
+"""The reverse panel, offscreen, with a tiny random diffusers checkpoint (tests/tiny_models.py).
+
+What the issue asks to show: the GUI's final frame equals ``diffusion-gui sample``'s .npz for the
+same model, sampler and seed; Stop before the next UNet call; Step / Continue; closing during a
+run; two runs in quick succession; 50 Generate/Stop cycles without thread or memory growth;
+NaN stops the run; denoising the forward panel's image.
+"""
+from __future__ import annotations
+
+import gc
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import QSettings, QThread  # noqa: E402
+from PySide6.QtWidgets import QVBoxLayout, QWidget  # noqa: E402
+
+from diffusion_gui.gui.context import AppContext  # noqa: E402
+from diffusion_gui.gui.panels.reverse import (ReversePanel, Trajectory, keep_plan,  # noqa: E402
+                                              prepare_original, psnr)
+from diffusion_gui.gui.workers import running_jobs  # noqa: E402
+from tiny_models import make_checkpoint  # noqa: E402
+
+T = 20            # timesteps of the test model: fast runs
+TIMEOUT = 30000   # ms
+
+
+# ------------------------------------------------------------------------------ fixtures
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", timesteps=T)
+
+
+@pytest.fixture(scope="module")
+def model(ckpt):
+    from diffusion_gui.models.loader import load_model
+    return load_model(str(ckpt))
+
+
+class Wrapped:
+    """A LoadedModel look-alike that counts UNet calls, can be slowed down or poisoned."""
+
+    def __init__(self, inner, delay=0.0, nan_at=None, poison=float("nan")):
+        self.inner, self.delay, self.nan_at, self.poison = inner, delay, nan_at, poison
+        self.calls = 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def __call__(self, x, i):
+        self.calls += 1
+        if self.delay:
+            time.sleep(self.delay)
+        out = self.inner(x, i)
+        if self.nan_at is not None and self.calls >= self.nan_at:
+            out = out * self.poison
+        return out
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    c = AppContext(settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
+    yield c
+    c.shutdown()
+
+
+def _set_model(ctx, m, spec="tiny"):
+    ctx.model, ctx.model_spec = m, spec
+    ctx.model_changed.emit()
+
+
+@pytest.fixture
+def panel(qtbot, ctx, model):
+    p = ReversePanel(ctx)
+    qtbot.addWidget(p)
+    _set_model(ctx, model)
+    p.batch.setValue(4)
+    p.seed.setValue(5)
+    yield p
+    p.shutdown()
+
+
+def _configure(p, sampler="ddpm", steps=None, eta=0.0, batch=4, seed=5):
+    p.sampler.setCurrentIndex(p.sampler.findData(sampler))
+    if steps is not None:
+        p.steps.setValue(steps)
+    p.eta.setValue(eta)
+    p.batch.setValue(batch)
+    p.seed.setValue(seed)
+
+
+def _run_to_end(qtbot, p, button=None):
+    with qtbot.waitSignal(p.run_ended, timeout=TIMEOUT) as blocker:
+        (button or p.generate_btn).click()
+    return blocker.args
+
+
+def _cli_images(ckpt, tmp_path, *args):
+    from diffusion_gui.cli import main
+    out = tmp_path / "cli.npz"
+    assert main(["sample", "--model", str(ckpt), "-o", str(out), *args]) == 0
+    with np.load(out) as z:
+        return z["images"]
+
+
+# ------------------------------------------------------------------------------ GUI == CLI
+@pytest.mark.parametrize("sampler, steps, eta, cli", [
+    ("ddpm", None, 0.0, ["--sampler", "ddpm"]),
+    ("ddpm_strided", 7, 0.0, ["--sampler", "ddpm", "--steps", "7"]),
+    ("ddim", 5, 0.5, ["--sampler", "ddim", "--steps", "5", "--eta", "0.5"]),
+])
+def test_final_frame_equals_cli_sample(qtbot, panel, ckpt, tmp_path, sampler, steps, eta, cli):
+    _configure(panel, sampler, steps, eta, batch=4, seed=5)
+    rid, how = _run_to_end(qtbot, panel)
+    assert how == "finished"
+    gui = panel.final_images()
+    assert gui is not None and gui.dtype == np.uint8 and gui.shape == (4, 16, 16, 1)
+    expected = _cli_images(ckpt, tmp_path, "--batch", "4", "--seed", "5", *cli)
+    np.testing.assert_array_equal(gui, expected)
+    # the last frame shown is the final sample, and the progress bar is full
+    np.testing.assert_array_equal(panel.xt_view.image(), _tile(expected))
+    assert panel.progress.value() == panel.progress.maximum()
+    assert panel.t_label.text().startswith("t = 0")
+    # the whole trajectory was recorded (it fits the budget) and can be scrubbed
+    frames = panel.recorded_frames()
+    n = {"ddpm": T, "ddpm_strided": 7, "ddim": 5}[sampler]
+    assert [f.step for f in frames] == list(range(n + 1))
+    assert frames[0].t == (T if sampler == "ddpm" else frames[0].t) and frames[-1].t == 0
+    assert panel.slider.isEnabled() and panel.slider.maximum() == n
+    panel.slider.setValue(0)
+    assert panel.t_label.text() == f"t = {frames[0].t} / {T}"
+    np.testing.assert_array_equal(panel.xt_view.image(), _tile(frames[0].xt))
+
+
+def _tile(a):
+    from diffusion_gui.core.images import tile
+    return tile(a)
+
+
+# ------------------------------------------------------------------------------ Stop
+def test_stop_takes_effect_before_the_next_unet_call(qtbot, panel, ctx, model):
+    slow = Wrapped(model, delay=0.05)
+    _set_model(ctx, slow)
+    panel.generate_btn.click()
+    qtbot.waitUntil(lambda: slow.calls >= 4, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: panel.film[0].image() is not None, timeout=TIMEOUT)
+    assert panel.film[-1].image() is None           # the live strip fills in as the run goes
+    with qtbot.waitSignal(panel.run_ended, timeout=TIMEOUT) as blocker:
+        panel.stop_btn.click()
+    assert blocker.args[1] == "stopped"
+    calls = slow.calls
+    assert 4 <= calls < T
+    qtbot.wait(200)
+    assert slow.calls == calls                      # nothing ran after the stop
+    frames = panel.recorded_frames()
+    # every item is recorded except, possibly, the one computed while Stop was on its way
+    assert calls - 1 <= len(frames) <= calls
+    assert frames[0].t == T and [f.t for f in frames] == list(range(T, T - len(frames), -1))
+    assert panel.final_images() is None             # a stopped run has no final sample
+    assert panel.slider.isEnabled() and panel.stop_btn.isEnabled() is False
+    assert not panel._run.job.is_running()
+    assert "stopped after step" in panel.progress_text.text()
+
+
+# ------------------------------------------------------------------------------ Step / Continue
+def test_step_then_continue_gives_the_same_images(qtbot, panel, ctx, model, ckpt, tmp_path):
+    counted = Wrapped(model)
+    _set_model(ctx, counted)
+    _configure(panel, "ddpm", batch=2, seed=11)
+    for k in range(1, 4):
+        panel.step_btn.click()
+        qtbot.waitUntil(lambda: panel._state == "paused", timeout=TIMEOUT)
+        assert counted.calls == k                   # one UNet call per Step
+        assert panel.t_label.text() == f"t = {T - k + 1} / {T}"
+        assert panel.continue_btn.isEnabled() and panel.step_btn.isEnabled()
+        assert len(panel.recorded_frames()) == k
+    assert panel.slider.isEnabled()                 # scrub while paused
+    with qtbot.waitSignal(panel.run_ended, timeout=TIMEOUT) as blocker:
+        panel.continue_btn.click()
+    assert blocker.args[1] == "finished" and counted.calls == T
+    expected = _cli_images(ckpt, tmp_path, "--batch", "2", "--seed", "11")
+    np.testing.assert_array_equal(panel.final_images(), expected)
+
+
+def test_step_while_running_pauses(qtbot, panel, ctx, model):
+    slow = Wrapped(model, delay=0.05)
+    _set_model(ctx, slow)
+    panel.generate_btn.click()
+    qtbot.waitUntil(lambda: slow.calls >= 2, timeout=TIMEOUT)
+    assert panel.step_btn.text() == "Pause"
+    panel.step_btn.click()
+    qtbot.waitUntil(lambda: panel._state == "paused", timeout=TIMEOUT)
+    calls = slow.calls
+    qtbot.wait(150)
+    assert slow.calls == calls
+    with qtbot.waitSignal(panel.run_ended, timeout=TIMEOUT) as blocker:
+        panel.stop_btn.click()
+    assert blocker.args[1] == "stopped"
+
+
+# ------------------------------------------------------------------------------ closing
+class Host(QWidget):
+    """What the main window does: panels' shutdown() on close."""
+
+    def __init__(self, ctx):
+        super().__init__()
+        self.panel = ReversePanel(ctx)
+        QVBoxLayout(self).addWidget(self.panel)
+
+    def closeEvent(self, e):
+        self.panel.shutdown()
+        super().closeEvent(e)
+
+
+def test_closing_the_window_during_a_run_stops_and_joins(qtbot, qtlog, ctx, model):
+    slow = Wrapped(model, delay=0.05)
+    host = Host(ctx)
+    qtbot.addWidget(host)
+    host.show()
+    _set_model(ctx, slow)
+    host.panel.generate_btn.click()
+    qtbot.waitUntil(lambda: slow.calls >= 3, timeout=TIMEOUT)
+    job = host.panel._run.job
+    host.close()
+    assert not job.is_running() and job.thread.isFinished()   # joined by close
+    calls = slow.calls
+    host.deleteLater()
+    qtbot.wait(100)
+    assert slow.calls == calls
+    host.panel.shutdown()                                      # idempotent
+    bad = [r.message for r in qtlog.records if "QThread" in r.message or "Destroyed" in r.message
+           or "thread" in r.message.lower()]
+    assert bad == []
+
+
+# ------------------------------------------------------------------------------ quick succession
+def test_two_runs_in_quick_succession(qtbot, panel, ctx, model, ckpt, tmp_path):
+    slow = Wrapped(model, delay=0.01)
+    _set_model(ctx, slow)
+    ended = []
+    panel.run_ended.connect(lambda rid, how: ended.append((rid, how)))
+    _configure(panel, "ddpm", batch=3, seed=1)
+    panel.generate_btn.click()
+    job1 = panel._run.job
+    _configure(panel, "ddpm", batch=3, seed=2)
+    with qtbot.waitSignal(panel.run_ended, timeout=TIMEOUT):
+        panel.generate_btn.click()
+    job2 = panel._run.job
+    assert job1 is not job2 and job1.worker.is_cancelled
+    qtbot.waitUntil(lambda: not job1.is_running(), timeout=TIMEOUT)
+    assert ended == [(job2.run_id, "finished")]           # nothing of run 1 arrived
+    assert job1.relay.cbs == (None,) * len(job1.relay.cbs)
+    expected = _cli_images(ckpt, tmp_path, "--batch", "3", "--seed", "2")
+    np.testing.assert_array_equal(panel.final_images(), expected)
+
+
+# ------------------------------------------------------------------------------ no leaks
+def _live_qthreads():
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if type(o) is QThread)
+
+
+RSS_GROWTH_LIMIT_MB = 40   # the stated bound for 50 Generate/Stop cycles (batch 16, 16 px, T = 20)
+
+
+def test_fifty_generate_stop_cycles_leak_nothing(qtbot, panel, ctx, model):
+    psutil = pytest.importorskip("psutil")
+    proc = psutil.Process()
+    _configure(panel, "ddpm", batch=16, seed=0)
+
+    def cycle():
+        with qtbot.waitSignal(panel.frame_shown, timeout=TIMEOUT):
+            panel.generate_btn.click()
+        with qtbot.waitSignal(panel.run_ended, timeout=TIMEOUT):
+            panel.stop_btn.click()
+
+    for _ in range(3):       # warm up: torch's thread pools, Qt's caches
+        cycle()
+    qtbot.waitUntil(lambda: running_jobs() == 0, timeout=TIMEOUT)
+    gc.collect()
+    base = (threading.active_count(), proc.num_threads(), _live_qthreads(), proc.memory_info().rss)
+    for _ in range(50):
+        cycle()
+    qtbot.waitUntil(lambda: running_jobs() == 0, timeout=TIMEOUT)
+    qtbot.wait(50)
+    gc.collect()
+    now = (threading.active_count(), proc.num_threads(), _live_qthreads(), proc.memory_info().rss)
+    assert now[0] == base[0], "Python threads grew"
+    assert now[1] <= base[1], f"OS threads grew: {base[1]} -> {now[1]}"
+    assert now[2] <= base[2] + 1, f"QThread objects grew: {base[2]} -> {now[2]}"
+    growth = (now[3] - base[3]) / 2 ** 20
+    print(f"50 cycles: python threads {base[0]}->{now[0]}, OS threads {base[1]}->{now[1]}, "
+          f"QThread objects {base[2]}->{now[2]}, RSS {base[3] / 2**20:.0f}->{now[3] / 2**20:.0f} MB")
+    assert growth < RSS_GROWTH_LIMIT_MB, f"RSS grew by {growth:.1f} MB"
+
+
+# ------------------------------------------------------------------------------ NaN
+def test_nan_stops_the_run_with_a_message(qtbot, panel, ctx, model):
+    poisoned = Wrapped(model, nan_at=4)
+    _set_model(ctx, poisoned)
+    errors = []
+    ctx.error.connect(lambda title, msg: errors.append(msg))
+    rid, how = _run_to_end(qtbot, panel)
+    assert how == "failed"
+    assert len(errors) == 1 and "NaN or infinity" in errors[0] and f"t = {T - 3}" in errors[0]
+    assert poisoned.calls == 4                      # no call after the bad one
+    frames = panel.recorded_frames()
+    assert [f.t for f in frames] == [T, T - 1, T - 2]   # the garbage step is neither kept nor shown
+    assert panel.t_label.text() == f"t = {T - 2} / {T}"
+    assert "NaN" in panel.progress_text.text()
+    assert panel.generate_btn.isEnabled()           # the panel stays usable
+    _set_model(ctx, model)
+    assert _run_to_end(qtbot, panel)[1] == "finished"
+
+
+def test_infinity_stops_the_run_too(qtbot, panel, ctx, model):
+    _set_model(ctx, Wrapped(model, nan_at=2, poison=float("inf")))
+    panel.clip.setCurrentIndex(2)                   # off: clipping would tame an infinite x0
+    errors = []
+    ctx.error.connect(lambda title, msg: errors.append(msg))
+    assert _run_to_end(qtbot, panel)[1] == "failed"
+    assert len(errors) == 1 and "NaN or infinity" in errors[0]
+    assert [f.t for f in panel.recorded_frames()] == [T]
+
+
+# ------------------------------------------------------------------------------ denoise
+def test_denoise_from_the_forward_panel(qtbot, panel, ctx):
+    yy, xx = np.mgrid[0:40, 0:60]
+    ctx.image = np.stack([xx * 4, yy * 6, 255 - xx * 4], axis=-1).astype(np.uint8)
+    ctx.image_changed.emit()
+    ctx.set_forward_t(8)
+    assert panel.denoise_t.value() == 8
+    ctx.set_forward_t(500)                          # beyond the model's T: clamped
+    assert panel.denoise_t.value() == T
+    panel.denoise_t.setValue(8)
+    assert panel.denoise_btn.isEnabled()
+    _configure(panel, "ddpm", batch=3, seed=4)
+    assert _run_to_end(qtbot, panel, panel.denoise_btn)[1] == "finished"
+    frames = panel.recorded_frames()
+    assert frames[0].t == 8 and len(frames) == 9 and frames[-1].t == 0
+    assert not panel.orig_view.isHidden()
+    orig = panel.orig_view.image()
+    assert orig.shape == (16, 16, 1) and orig.dtype == np.uint8
+    np.testing.assert_array_equal(orig, prepare_original(ctx.image, 16, 1))
+    assert "PSNR" in panel.result_label.text()
+    # the start really is the original noised to t = 8 (same noise, computed independently)
+    import torch
+
+    from diffusion_gui.core.images import to_float_array, to_uint8
+    m = ctx.model
+    x0 = torch.from_numpy(to_float_array(orig))[None].repeat(3, 1, 1, 1)
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(4 + 7919))
+    xt = m.diffusion.q_sample(x0, torch.full((3,), 7), noise).float()
+    np.testing.assert_array_equal(frames[0].xt, to_uint8(xt))
+    labels = [label for label, _ in panel.export_sources()]
+    assert "Reverse: original and denoised" in labels
+    # a Generate run hides the original again
+    assert _run_to_end(qtbot, panel)[1] == "finished"
+    assert panel.orig_view.isHidden()
+
+
+def test_prepare_original_sizes_and_channels():
+    rgb = np.random.default_rng(0).integers(0, 256, (30, 50, 3), dtype=np.uint8)
+    grey = rgb[:, :, :1]
+    assert prepare_original(rgb, 16, 1).shape == (16, 16, 1)
+    assert prepare_original(rgb, 32, 3).shape == (32, 32, 3)
+    g3 = prepare_original(grey, 16, 3)
+    assert g3.shape == (16, 16, 3) and (g3[..., 0] == g3[..., 1]).all()
+    assert prepare_original(grey[:, :, 0], 64, 1).shape == (64, 64, 1)
+    same = prepare_original(rgb, 16, 3)
+    assert np.isinf(psnr(same[None], same)).all() or (psnr(same[None], same) > 100).all()
+
+
+# ------------------------------------------------------------------------------ trajectory bound
+def test_keep_plan():
+    assert keep_plan(51, 100, 10_000) == list(range(51))
+    plan = keep_plan(1001, 1_000, 100_000)              # room for 100 of 1001
+    assert len(plan) <= 100 and plan[0] == 0 and plan[-1] == 1000
+    assert plan[-25:] == list(range(976, 1001))         # every one of the last quarter
+    assert plan == sorted(set(plan))
+    assert keep_plan(10, 10**9, 1) == [0, 9]             # at least the first and the last
+
+
+def test_long_run_is_decimated_within_the_budget(qtbot, panel):
+    _configure(panel, "ddpm", batch=4)
+    frame_bytes = 2 * 4 * 16 * 16                        # x_t and x0_pred, uint8
+    panel.budget_bytes = 8 * frame_bytes                 # room for 8 of 21 frames
+    assert _run_to_end(qtbot, panel)[1] == "finished"
+    frames = panel.recorded_frames()
+    assert len(frames) == 8 and frames[0].t == T and frames[-1].t == 0
+    assert [f.t for f in frames[-2:]] == [1, 0]
+    assert sum(f.xt.nbytes + (f.x0.nbytes if f.x0 is not f.xt else 0) for f in frames) \
+        <= panel.budget_bytes
+    assert "kept 8 of 21" in panel.traj_note.text()
+
+
+def test_trajectory_describe():
+    tr = Trajectory(budget_bytes=2 ** 20)
+    tr.plan(9, (1, 1, 4, 4))
+    assert tr.keep == set(range(10)) and "0 frames" in tr.describe()
+
+
+# ------------------------------------------------------------------------------ settings, exports
+def test_settings_round_trip(qtbot, panel, ctx, tmp_path):
+    _configure(panel, "ddim", steps=12, eta=0.3, batch=9, seed=1234)
+    panel.clip.setCurrentIndex(2)                      # off
+    s = QSettings(str(tmp_path / "panel.ini"), QSettings.IniFormat)
+    s.beginGroup("reverse")
+    panel.save_settings(s)
+    s.endGroup()
+    s.sync()
+    other = ReversePanel(ctx)
+    qtbot.addWidget(other)
+    s2 = QSettings(str(tmp_path / "panel.ini"), QSettings.IniFormat)
+    s2.beginGroup("reverse")
+    other.restore_settings(s2)
+    assert other.params() == panel.params() == {
+        "sampler": "ddim", "steps": 12, "eta": 0.3, "batch": 9, "seed": 1234, "clip": False,
+        "variance": None}
+    bad = QSettings(str(tmp_path / "bad.ini"), QSettings.IniFormat)
+    for k, v in {"sampler": "nonsense", "steps": "x", "eta": "y", "seed": "-", "batch": [1],
+                 "clip": 3, "variance": "huge"}.items():
+        bad.setValue(k, v)
+    other.restore_settings(bad)                          # falls back, does not raise
+    assert other.params()["sampler"] == "ddpm"
+    other.shutdown()
+
+
+def test_export_sources(qtbot, panel):
+    assert panel.export_sources() == []
+    _configure(panel, "ddim", steps=4, batch=4)
+    assert _run_to_end(qtbot, panel)[1] == "finished"
+    src = dict(panel.export_sources())
+    final = src["Reverse: final samples (grid)"]()
+    assert len(final) == 1 and final[0].dtype == np.uint8 and final[0].shape == (33, 33, 1)
+    frames, captions = src["Reverse: trajectory, x_t and predicted x₀ side by side"]()
+    assert len(frames) == len(captions) == 5 and frames[0].shape[1] > 2 * 33
+    assert captions[-1].startswith("t = 0")
+
+
+# ------------------------------------------------------------------------------ model chooser
+def test_model_loads_off_the_gui_thread_and_shows_its_facts(qtbot, panel, ctx, ckpt, monkeypatch):
+    import diffusion_gui.models.loader as loader
+    threads = []
+    real = loader.load_model
+
+    def spy(spec):
+        threads.append(threading.get_ident())
+        return real(spec)
+
+    monkeypatch.setattr(loader, "load_model", spy)
+    ctx.model = None
+    ctx.model_changed.emit()
+    assert not panel.generate_btn.isEnabled()
+    with qtbot.waitSignal(ctx.model_changed, timeout=TIMEOUT):
+        panel.picker.load(str(ckpt))
+    assert threads and threads[0] != threading.get_ident()
+    assert ctx.model is not None and panel.generate_btn.isEnabled()
+    facts = {k: v.text() for k, v in panel.picker._fact_labels.items()}
+    assert facts["Resolution"] == "16 × 16 px" and facts["Timesteps T"] == str(T)
+    assert facts["Channels"].startswith("1") and facts["Variance"] == "fixed_small"
+    assert facts["β schedule"] == "linear" and facts["Parameters"].endswith("k")
+    assert panel.picker.combo.currentData() == str(ckpt)
+
+
+def test_a_failed_load_keeps_the_model(qtbot, panel, ctx, tmp_path):
+    before = ctx.model
+    errors = []
+    ctx.error.connect(lambda title, msg: errors.append(msg))
+    (tmp_path / "empty").mkdir()
+    with qtbot.waitSignal(ctx.model_changed, timeout=TIMEOUT):
+        panel.picker.load(str(tmp_path / "empty"))
+    assert ctx.model is before and len(errors) == 1 and "config.json" in errors[0]
+    assert panel.picker.combo.isEnabled() and panel.generate_btn.isEnabled()
+
+
+# ------------------------------------------------------------------------------ in the real window
+def test_in_the_main_window_close_during_a_run_and_settings_persist(qtbot, qtlog, model, tmp_path,
+                                                                    monkeypatch):
+    from diffusion_gui.gui import main_window as mw
+    monkeypatch.setattr(mw, "PANELS", [("reverse", "reverse", "ReversePanel")])
+    ini = str(tmp_path / "win.ini")
+    ctx = AppContext(settings=QSettings(ini, QSettings.IniFormat))
+    win = mw.MainWindow(ctx)
+    qtbot.addWidget(win)
+    win.show()
+    panel = win.panels["reverse"]
+    assert isinstance(panel, ReversePanel)
+    slow = Wrapped(model, delay=0.05)
+    _set_model(ctx, slow)
+    panel.seed.setValue(77)
+    panel.sampler.setCurrentIndex(panel.sampler.findData("ddim"))
+    panel.generate_btn.click()
+    qtbot.waitUntil(lambda: slow.calls >= 2, timeout=TIMEOUT)
+    job = panel._run.job
+    win.close()
+    assert not job.is_running()
+    calls = slow.calls
+    qtbot.wait(100)
+    assert slow.calls == calls
+    assert not [r.message for r in qtlog.records if "thread" in r.message.lower()]
+    ctx2 = AppContext(settings=QSettings(ini, QSettings.IniFormat))
+    win2 = mw.MainWindow(ctx2)
+    qtbot.addWidget(win2)
+    p2 = win2.panels["reverse"]
+    assert p2.seed.value() == 77 and p2.sampler.currentData() == "ddim"
+    win2.close()
+
+
+# ------------------------------------------------------------------------------ the update formula
+def _coefs(html):
+    import re
+    return [float(x) for x in re.findall(r"<b style='color:#[0-9A-Fa-f]+'>([0-9.]+)</b>", html)]
+
+
+def test_update_formula_uses_the_posterior_mean_coefficients():
+    """The numbers shown for a DDPM step are the schedule's posterior-mean coefficients
+    (computed in float64 in core/schedule.py), for every t and for a respaced (strided) run."""
+    from diffusion_gui.core import GaussianDiffusion, NoiseSchedule, strided_indices
+    from diffusion_gui.gui.panels.reverse import Frame, update_formula
+    d = GaussianDiffusion(NoiseSchedule.from_name("linear", 100))
+    abar = d.schedule.alpha_bars.numpy()
+    for j in (99, 50, 3, 1):
+        s = d.schedule
+        f = Frame(0, j + 1, float(s.betas[j]), float(s.posterior_variance[j].sqrt()), float(abar[j]),
+                  None, None)
+        c0, ct, sig = _coefs(update_formula(f, "ddpm", abar))
+        assert abs(c0 - float(s.posterior_mean_coef1[j])) < 1e-4
+        assert abs(ct - float(s.posterior_mean_coef2[j])) < 1e-4
+        assert f"x<sub>{j}</sub>" in update_formula(f, "ddpm", abar)          # leads to t - 1
+    r = d.respace(strided_indices(100, 10))
+    rs = r.schedule
+    for j in (9, 4, 1):
+        t = int(r.index_map[j]) + 1
+        f = Frame(0, t, float(rs.betas[j]), 0.0, float(abar[t - 1]), None, None)
+        html = update_formula(f, "ddpm", abar)
+        c0, ct, _ = _coefs(html)
+        assert abs(c0 - float(rs.posterior_mean_coef1[j])) < 1e-4
+        assert abs(ct - float(rs.posterior_mean_coef2[j])) < 1e-4
+        assert f"x<sub>{int(r.index_map[j - 1]) + 1}</sub>" in html          # the next visited t
+    last = Frame(0, 1, float(d.schedule.betas[0]), 0.0, float(abar[0]), None, None)
+    assert _coefs(update_formula(last, "ddpm", abar))[:2] == [1.0, 0.0]
+    assert "final sample" in update_formula(Frame(0, 0, 0, 0, 1, None, None), "ddpm", abar)
+
+
+def test_trajectory_strip_follows_the_clicked_sample(qtbot, panel):
+    from PySide6.QtCore import QPoint, Qt
+    panel.resize(1200, 800)
+    panel.show()
+    qtbot.waitExposed(panel)
+    _configure(panel, "ddpm", batch=4, seed=5)
+    assert _run_to_end(qtbot, panel)[1] == "finished"
+    frames = panel.recorded_frames()
+    shown = [fr for fr in panel.film if fr.k >= 0]
+    assert len(shown) == 10 and shown[0].k == 0 and shown[-1].k == len(frames) - 1
+    np.testing.assert_array_equal(shown[-1].image(), frames[-1].xt[0])
+    assert shown[-1].current                              # the slider sits on the last frame
+    # click the second sample (row 0, column 1 of the 2 x 2 grid)
+    r = panel.xt_view.image_rect()
+    qtbot.mouseClick(panel.xt_view, Qt.LeftButton,
+                     pos=QPoint(int(r.left() + r.width() * 0.75), int(r.top() + r.height() * 0.25)))
+    np.testing.assert_array_equal(shown[-1].image(), frames[-1].xt[1])
+    assert "sample 2" in panel.film_head.text()
+    qtbot.mouseClick(shown[0], Qt.LeftButton)             # jump to the first frame
+    assert panel.slider.value() == 0 and panel.t_label.text() == f"t = {T} / {T}"
+    assert shown[0].current and not shown[-1].current
