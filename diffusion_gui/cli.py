@@ -17,12 +17,19 @@ def _fail(msg: str) -> int:
     return 2
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (and exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .models.registry import DEFAULT_MODEL
-    p = argparse.ArgumentParser(prog="diffusion-gui", description="A desktop explorer for DDPM diffusion models.")
+    p = _Parser(prog="diffusion-gui", description="A desktop explorer for DDPM diffusion models.")
     p.add_argument("--model", default=None, help=f"built-in name (default {DEFAULT_MODEL}), folder or cached hub id")
     p.add_argument("--image", default=None, help="image to open in the forward panel")
-    sub = p.add_subparsers(dest="command")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     f = sub.add_parser("forward", help="noise an image: x_t at one t (PNG) or a timeline (GIF)")
     f.add_argument("image")

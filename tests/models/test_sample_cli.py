@@ -157,3 +157,12 @@ def test_the_real_entry_point(models, tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [
         f"diffusion-gui: error: {tmp_path / 'x.jpg'}: -o must end in .png or .npz"]
+
+
+def test_argparse_errors_are_one_line(capsys):
+    from diffusion_gui.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(["sample", "--sampler", "xyz", "-o", "x.png"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "invalid choice" in err[0]
