@@ -1,0 +1,111 @@
+"""Take the README's screenshots of the real window (run under a display: `xvfb-run -a`).
+
+    xvfb-run -a .venv/bin/python tools/screenshots.py [--model digits] [--out docs]
+
+Forward (astronaut, t = 250, cosine overlay), Reverse (a 1000-step DDPM run in progress and
+finished), Losses (16 held-out digits, every t), KL. PNGs are reduced to 256 colours.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("DIFFUSION_GUI_SETTINGS", "screenshots")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="digits")
+    ap.add_argument("--out", default="docs")
+    ap.add_argument("--size", default="1600x1000")
+    a = ap.parse_args(argv)
+    from PIL import Image
+    from PySide6.QtCore import QEventLoop, QSettings
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication(sys.argv[:1])
+    from diffusion_gui.gui.context import AppContext
+    from diffusion_gui.gui.main_window import MainWindow
+    from diffusion_gui.paths import assets_dir
+
+    ini = Path(tempfile.mkdtemp()) / "shots.ini"
+    ctx = AppContext(settings=QSettings(str(ini), QSettings.IniFormat))
+    win = MainWindow(ctx)
+    W, H = map(int, a.size.split("x"))
+    win.resize(W, H)
+    win.show()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def pump(cond=lambda: True, timeout=600.0):
+        t0 = time.time()
+        while time.time() - t0 < timeout:
+            app.processEvents(QEventLoop.AllEvents, 20)
+            if cond():
+                break
+            time.sleep(0.01)
+        for _ in range(20):
+            app.processEvents()
+
+    def shot(name):
+        pump()
+        path = out / f"screenshot-{name}.png"
+        win.grab().save(str(path))
+        Image.open(path).convert("RGB").quantize(256, dither=Image.Dither.NONE).save(path, optimize=True)
+        print("wrote", path, f"{path.stat().st_size // 1024} KB", flush=True)
+
+    keys = list(win.panels)
+    loaded = []
+    ctx.model_changed.connect(lambda: loaded.append(ctx.model is not None))
+    ctx.load_model(a.model)
+    pump(lambda: loaded, 120)
+    win.open_image(assets_dir() / "images" / "astronaut.jpg")
+
+    # Forward
+    win.tabs.setCurrentIndex(keys.index("forward"))
+    fp = win.panel("forward")
+    pump(lambda: fp.is_ready(), 120)
+    fp.set_t(250)
+    pump(lambda: False, 8)  # let the step-by-step chain fill in
+    shot("forward")
+
+    # Reverse: a full DDPM run
+    win.tabs.setCurrentIndex(keys.index("reverse"))
+    rp = win.panel("reverse")
+    pump()
+    rp.batch.setValue(36)
+    rp.seed.setValue(3)
+    shown, ended = [], []
+    rp.frame_shown.connect(shown.append)
+    rp.run_ended.connect(lambda *r: ended.append(r))
+    rp.generate()
+    pump(lambda: shown and shown[-1] >= 750, 600)
+    shot("reverse")
+    pump(lambda: ended, 900)
+    rp.slider.setValue(int(rp.slider.maximum() * 0.75))
+    shot("reverse-trajectory")
+
+    # Losses: 16 held-out digits, every t
+    win.tabs.setCurrentIndex(keys.index("losses"))
+    lp = win.panel("losses")
+    pump()
+    lp.source_combo.setCurrentIndex(lp.source_combo.findData("digits"))
+    lp.stride_spin.setValue(1)
+    lp.compute()
+    pump(lambda: not lp.is_running(), 900)
+    ctx.set_forward_t(120)
+    shot("loss")
+
+    # KL
+    win.tabs.setCurrentIndex(keys.index("kl"))
+    shot("kl")
+    win.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
