@@ -27,11 +27,11 @@ import time
 
 
 def main(argv=None) -> int:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from sampling_overhead import _model_args, _model_folder
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=None)
-    ap.add_argument("--preset", default="small")
-    ap.add_argument("--size", type=int, default=16)
-    ap.add_argument("--channels", type=int, default=1)
+    _model_args(ap)
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--repeat", type=int, default=3)
@@ -43,9 +43,6 @@ def main(argv=None) -> int:
     import torch
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication, QMainWindow
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from sampling_overhead import _model_folder
 
     from diffusion_gui.core import strided_indices
     from diffusion_gui.gui.context import AppContext

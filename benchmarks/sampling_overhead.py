@@ -31,6 +31,14 @@ import time
 import warnings
 
 
+def _model_args(ap):
+    """The options :func:`_model_folder` reads."""
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--preset", default="small")
+    ap.add_argument("--size", type=int, default=16)
+    ap.add_argument("--channels", type=int, default=1)
+
+
 def _model_folder(args, tmp):
     from diffusion_gui.models.registry import DEFAULT_MODEL, builtin_path
     if args.model:
@@ -51,10 +59,7 @@ def _model_folder(args, tmp):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=None)
-    ap.add_argument("--preset", default="small")
-    ap.add_argument("--size", type=int, default=16)
-    ap.add_argument("--channels", type=int, default=1)
+    _model_args(ap)
     ap.add_argument("--steps", type=int, default=100, help="network evaluations per run")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--repeat", type=int, default=5)

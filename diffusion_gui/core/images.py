@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 __all__ = ["ImageLoadError", "MAX_PIXELS", "read_image", "fit_size", "resize_image",
-           "to_float_array", "load_image", "to_uint8", "tile", "enlarge"]
+           "to_float_array", "load_image", "to_uint8", "to_uint8_inplace", "tile", "enlarge"]
 
 #: Largest image accepted, in pixels (64 megapixels, e.g. 8000 x 8000). Bigger files are refused
 #: before decoding, as are files that Pillow flags as decompression bombs.
@@ -303,9 +303,19 @@ def to_uint8(x) -> np.ndarray:
     a = np.asarray(x, dtype=np.float32)
     if a.ndim not in (3, 4):
         raise ValueError(f"expected [C, H, W] or [B, C, H, W], got shape {a.shape}")
-    a = np.nan_to_num(a, nan=-1.0, posinf=1.0, neginf=-1.0)
-    u = np.rint((np.clip(a, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
-    return np.ascontiguousarray(np.moveaxis(u, -3, -1))
+    a = np.nan_to_num(a, nan=-1.0, posinf=1.0, neginf=-1.0)   # a copy: x is not modified
+    return np.ascontiguousarray(np.moveaxis(to_uint8_inplace(a), -3, -1))
+
+
+def to_uint8_inplace(buf: np.ndarray) -> np.ndarray:
+    """The float32 operations of :func:`to_uint8` (clip to ``[-1, 1]``, +1, *127.5, rint) done in
+    place in ``buf`` (float32, any shape, no NaN), then the uint8 copy. No channel move: for
+    callers that keep ``[H, W, C]`` floats and want the very bytes ``to_uint8`` gives."""
+    np.clip(buf, -1.0, 1.0, out=buf)
+    np.add(buf, 1.0, out=buf)
+    np.multiply(buf, 127.5, out=buf)
+    np.rint(buf, out=buf)
+    return buf.astype(np.uint8)
 
 
 def tile(images, ncols: int | None = None, pad: int = 1, pad_value: int = 255) -> np.ndarray:

@@ -44,6 +44,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from ..core.images import to_uint8_inplace
 from ..export import Cancelled, ExportError
 from ..export.atomic import call_progress, check_folder, check_target
 from ..export.frames import as_frames, compose
@@ -110,15 +111,6 @@ def _even_indices(n_have: int, n_want: int) -> list[int]:
     if n_want <= 1:
         return [0]
     return sorted(set(np.round(np.linspace(0, n_have - 1, n_want)).astype(int).tolist()))
-
-
-def _to_uint8_inplace(buf: np.ndarray) -> np.ndarray:
-    """The float32 operations of ``core.images.to_uint8`` (clip, +1, *127.5, rint), in place."""
-    np.clip(buf, -1.0, 1.0, out=buf)
-    np.add(buf, 1.0, out=buf)
-    np.multiply(buf, 127.5, out=buf)
-    np.rint(buf, out=buf)
-    return buf.astype(np.uint8)
 
 
 # =============================================================================== sources
@@ -382,7 +374,7 @@ class ForwardTimelineSource(TimelineSource):
         else:
             buf = np.multiply(self._x0, self._a32[t])
             buf += np.multiply(self._eps, self._b32[t])
-        return _to_uint8_inplace(buf)
+        return to_uint8_inplace(buf)
 
     def _caption(self, t: int) -> str:
         return forward_caption(int(t), float(self._abar[int(t)]))

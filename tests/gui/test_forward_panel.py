@@ -16,7 +16,6 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QPointF, QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
-from diffusion_gui.gui.context import AppContext  # noqa: E402
 from diffusion_gui.gui.panels import forward as fwd  # noqa: E402
 from diffusion_gui.gui.panels.forward import ForwardPanel  # noqa: E402
 
@@ -51,13 +50,6 @@ def expected_xt(image_u8, t, seed, schedule="linear", T=1000, size=256):
         return to_uint8(x0[0])
     d = GaussianDiffusion(NoiseSchedule.from_name(schedule, T))
     return to_uint8(d.q_sample(x0, t - 1, eps)[0])
-
-
-@pytest.fixture
-def ctx(tmp_path):
-    c = AppContext(settings=QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
-    yield c
-    c.shutdown()
 
 
 @pytest.fixture
@@ -243,12 +235,12 @@ def test_dragging_the_cursor_sets_t(panel):
 
 def test_filmstrip_click_sets_t(panel, qtbot):
     fr = panel.film[3]
-    assert fr.t == panel._film_ts[3] and fr.image() is not None
+    assert fr.key == panel._film_ts[3] and fr.image() is not None
     qtbot.mouseClick(fr, Qt.LeftButton)
-    assert panel.t == fr.t
+    assert panel.t == fr.key
     qtbot.waitUntil(lambda: fr.current, timeout=2000)
     assert sum(f.current for f in panel.film) == 1
-    assert [f.t for f in panel.film] == [0, 143, 286, 429, 571, 714, 857, 1000]
+    assert [f.key for f in panel.film] == [0, 143, 286, 429, 571, 714, 857, 1000]
 
 
 def test_formula_readout(panel):

@@ -15,15 +15,7 @@ from PySide6.QtCore import QSettings  # noqa: E402
 
 from diffusion_gui.core.kl import (binomial_pmf, discrete_kl, gaussian_kl,  # noqa: E402
                                    gaussian_kl_numerical, space_worms)
-from diffusion_gui.gui.context import AppContext  # noqa: E402
 from diffusion_gui.gui.panels.kl import P_STEPS, KLPanel  # noqa: E402
-
-
-@pytest.fixture
-def ctx(tmp_path):
-    c = AppContext(settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
-    yield c
-    c.shutdown()
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import pytest
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings  # noqa: E402
 
-from diffusion_gui.gui.context import AppContext  # noqa: E402
 from diffusion_gui.gui.panels.losses import T_BATCH, LossPanel, bucket_shares  # noqa: E402
 from tiny_models import make_checkpoint  # noqa: E402
 
@@ -47,13 +46,6 @@ class Slow:
             raise RuntimeError("the UNet exploded")
         time.sleep(self.delay)
         return self.inner(x, i)
-
-
-@pytest.fixture
-def ctx(tmp_path):
-    c = AppContext(settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
-    yield c
-    c.shutdown()
 
 
 @pytest.fixture

@@ -60,13 +60,6 @@ class Wrapped:
         return out
 
 
-@pytest.fixture
-def ctx(tmp_path):
-    c = AppContext(settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
-    yield c
-    c.shutdown()
-
-
 def _set_model(ctx, m, spec="tiny"):
     ctx.model, ctx.model_spec = m, spec
     ctx.model_changed.emit()
@@ -554,8 +547,8 @@ def test_trajectory_strip_follows_the_clicked_sample(qtbot, panel):
     _configure(panel, "ddpm", batch=4, seed=5)
     assert _run_to_end(qtbot, panel)[1] == "finished"
     frames = panel.recorded_frames()
-    shown = [fr for fr in panel.film if fr.k >= 0]
-    assert len(shown) == 10 and shown[0].k == 0 and shown[-1].k == len(frames) - 1
+    shown = [fr for fr in panel.film if fr.key >= 0]
+    assert len(shown) == 10 and shown[0].key == 0 and shown[-1].key == len(frames) - 1
     np.testing.assert_array_equal(shown[-1].image(), frames[-1].xt[0])
     assert shown[-1].current                              # the slider sits on the last frame
     # click the second sample (row 0, column 1 of the 2 x 2 grid)

@@ -16,18 +16,10 @@ import pytest
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings  # noqa: E402
 
-from diffusion_gui.gui.context import AppContext  # noqa: E402
 from diffusion_gui.gui.panels.train import TrainPanel, export_model  # noqa: E402
 from diffusion_gui.gui.workers import running_jobs  # noqa: E402
 
 TIMEOUT = 60000   # ms: a slow, shared CPU
-
-
-@pytest.fixture
-def ctx(tmp_path):
-    c = AppContext(settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
-    yield c
-    c.shutdown()
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ Noise conventions (so that a test or the CLI can reproduce exactly what is shown
   ``z_1, z_2, ...`` drawn in order from ``torch.Generator().manual_seed(chain_seed(seed))``.
 
 Speed: ``x_0`` and ``eps`` are kept as float32 numpy ``[H, W, C]``; a new ``t`` costs two
-multiplies, an add and the uint8 conversion of :func:`~diffusion_gui.core.images.to_uint8`, done
-in place (about 1 ms at 512 x 512 RGB). The x_t view is repainted synchronously; the plots'
-cursors, the histogram and the filmstrip highlight follow at most every ``PLOT_INTERVAL_MS``
-(50 ms) while the slider moves, and the plots keep pixmap caches (``plots.cache_items``) so that
-a moving cursor is a blit.
+multiplies, an add and :func:`~diffusion_gui.core.images.to_uint8_inplace` (the uint8
+conversion of ``to_uint8``, done in place): about 1 ms at 512 x 512 RGB. The x_t view is
+repainted synchronously; the plots' cursors, the histogram and the filmstrip highlight follow
+at most every ``PLOT_INTERVAL_MS`` (50 ms) while the slider moves, and the plots keep pixmap
+caches (``plots.cache_items``) so that a moving cursor is a blit.
 
 Layout: the closed-form x_t and the step-by-step x_t side by side (x_0 is the filmstrip's first
 frame), the t slider and the formula read-out under them, the filmstrip below; on the right the
@@ -38,13 +38,14 @@ import threading
 from typing import Callable
 
 import numpy as np
-from PySide6.QtCore import QRectF, QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QColor, QImage, QKeySequence, QPainter, QPen
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel,
                                QProgressBar, QPushButton, QSizePolicy, QSlider, QSpinBox,
                                QSplitter, QStyle, QVBoxLayout, QWidget)
 
-from ..image_view import ImageView
+from ..image_view import ImageView, Thumbnail
+from ..style import heading
 from ..workers import Job, call_in_background, run_job
 
 #: The schedule names of :data:`diffusion_gui.core.schedule.SCHEDULE_NAMES`, repeated here so that
@@ -156,15 +157,6 @@ def working_image(image: np.ndarray, size: int) -> np.ndarray:
     return out[:, :, None] if out.ndim == 2 else out
 
 
-def _to_uint8_inplace(buf: np.ndarray) -> np.ndarray:
-    """The exact float32 operations of ``core.images.to_uint8`` (clip, +1, *127.5, rint), in place."""
-    np.clip(buf, -1.0, 1.0, out=buf)
-    np.add(buf, 1.0, out=buf)
-    np.multiply(buf, 127.5, out=buf)
-    np.rint(buf, out=buf)
-    return buf.astype(np.uint8)
-
-
 def hist_edges() -> np.ndarray:
     return np.linspace(-HIST_RANGE, HIST_RANGE, HIST_BINS + 1)
 
@@ -223,6 +215,7 @@ class ForwardMath:
 
     def frame(self, t: int) -> np.ndarray:
         """uint8 ``[H, W, C]`` of ``x_t`` (bit-identical to ``to_uint8(q_sample(x0, t - 1, eps))``)."""
+        from ...core.images import to_uint8_inplace   # loaded by __init__ already
         t = int(t)
         buf = self._buf
         if t == 0:
@@ -231,7 +224,7 @@ class ForwardMath:
             np.multiply(self.x0, self.a32[t], out=buf)
             np.multiply(self.eps, self.b32[t], out=self._tmp)
             np.add(buf, self._tmp, out=buf)
-        return _to_uint8_inplace(buf)
+        return to_uint8_inplace(buf)
 
     def hist(self, t: int) -> np.ndarray:
         v = self.a32[t] * self.x0_s + self.b32[t] * self.eps_s
@@ -325,110 +318,6 @@ def chain_generator(cache: ChainCache, x0_chw: np.ndarray, schedule, seed: int, 
 
 
 # ----------------------------------------------------------------------------- widgets
-class FitImageView(ImageView):
-    """An :class:`ImageView` that uses its slot well: crisp integer zoom for small images at
-    large zoom factors (a 16 px digit stays sharp squares), smooth fractional scaling for photos
-    when an integer zoom would leave much of the slot empty.
-
-    ``fit_height``: cap the widget's height at the picture's height for its width, so that a
-    heading above and numbers below stay next to the picture. ``fill``: always fill the slot
-    (fractional nearest-neighbour for small images), for thumbnails.
-    """
-
-    def __init__(self, parent=None, *, min_size: int = 128, fit_height: bool = True,
-                 fill: bool = False):
-        super().__init__(parent, min_size=min_size)
-        self._fit_height = fit_height
-        self._fill = fill
-        # ImageView.paintEvent fills its whole rect: nothing beneath needs repainting
-        self.setAttribute(Qt.WA_OpaquePaintEvent, True)
-
-    def _choose_mode(self):
-        img = self._img
-        if img is None:
-            if self._fit_height:
-                self.setMaximumHeight(16777215)
-            return
-        W, H = self.width(), self.height()
-        iw, ih = img.width(), img.height()
-        s = min(W / max(iw, 1), H / max(ih, 1))
-        self._smooth = max(iw, ih) >= 96 and s < 2.5
-        if self._fit_height:
-            sw = W / max(iw, 1)
-            if not self._smooth and sw >= 1:
-                sw = int(sw)                      # the integer zoom ImageView will draw
-            want = max(self.minimumHeight(), math.ceil(sw * ih) + 2)
-            if self.maximumHeight() != want:
-                self.setMaximumHeight(want)
-
-    def image_rect(self):
-        r = super().image_rect()
-        if not self._fill or self._img is None:
-            return r
-        cap_h = self.fontMetrics().height() + 6 if self._caption else 0
-        m = 3                                     # room for the "current frame" outline
-        W, H = self.width() - 2 * m, self.height() - cap_h - 2 * m
-        iw, ih = self._img.width(), self._img.height()
-        s = max(min(W / iw, H / ih), 1e-6)
-        w, h = iw * s, ih * s
-        return QRectF(m + (W - w) / 2, m + (H - h) / 2, w, h)
-
-    def set_image(self, arr):
-        super().set_image(arr)
-        if self._img is not None:
-            # 32-bit RGB draws 2-4x faster than RGB888 / Grayscale8 when scaled (0.05 ms to convert)
-            self._img = self._img.convertToFormat(QImage.Format_RGB32)
-        self._choose_mode()
-
-    def resizeEvent(self, ev):
-        super().resizeEvent(ev)
-        self._choose_mode()
-
-
-class FilmFrame(FitImageView):
-    """A filmstrip thumbnail: click to jump to its ``t``; the current one is outlined."""
-
-    clicked = Signal(int)
-
-    def __init__(self, parent=None):
-        super().__init__(parent, min_size=64, fit_height=False, fill=True)
-        self.t = 0
-        self.current = False
-        self.setCursor(Qt.PointingHandCursor)
-        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
-
-    def sizeHint(self) -> QSize:
-        return QSize(110, 120)
-
-    def set_current(self, on: bool):
-        if on != self.current:
-            self.current = on
-            self.update()
-
-    def mousePressEvent(self, ev):
-        if ev.button() == Qt.LeftButton:
-            self.clicked.emit(self.t)
-        super().mousePressEvent(ev)
-
-    def paintEvent(self, ev):
-        super().paintEvent(ev)
-        if self.current and self.image() is not None:
-            p = QPainter(self)
-            p.setPen(QPen(QColor(CURSOR_COLOR), 3))
-            p.drawRect(self.image_rect().adjusted(-2, -2, 2, 2))
-            p.end()
-
-
-def _heading(html: str) -> QLabel:
-    lab = QLabel(html)
-    lab.setAlignment(Qt.AlignHCenter | Qt.AlignBottom)
-    lab.setTextFormat(Qt.RichText)
-    f = lab.font()
-    f.setPointSizeF(f.pointSizeF() * 1.15)
-    lab.setFont(f)
-    return lab
-
-
 def _small(text: str = "") -> QLabel:
     lab = QLabel(text)
     lab.setAlignment(Qt.AlignHCenter | Qt.AlignTop)
@@ -541,15 +430,17 @@ class ForwardPanel(QWidget):
         bar.addWidget(self.info_label)
 
         # ---- the two x_t images (x_0 is the filmstrip's first frame)
-        self.view_xt = FitImageView(min_size=160)
-        self.view_chain = FitImageView(min_size=160)
+        # crisp integer zoom for small images at large zoom factors (a 16 px digit stays sharp
+        # squares), smooth fractional scaling for photos that an integer zoom would leave small
+        self.view_xt = ImageView(min_size=160, smooth="auto", fit_height=True)
+        self.view_chain = ImageView(min_size=160, smooth="auto", fit_height=True)
         self.view_x0 = None  # set below: the filmstrip's t = 0 frame
         self.view_xt.set_placeholder("Open an image (Ctrl+O) or drop one here")
-        self.head_xt = _heading(f"<b>x<sub>t</sub></b> in closed form &nbsp;<span style='color:#555'>"
-                                f"&radic;{ABAR}<sub>t</sub>&thinsp;x<sub>0</sub> + "
-                                f"&radic;(1&minus;{ABAR}<sub>t</sub>)&thinsp;{EPS}</span>")
-        self.head_chain = _heading("<b>x<sub>t</sub></b> step by step &nbsp;<span style='color:#555'>"
-                                   "t draws of q(x<sub>s</sub> | x<sub>s&minus;1</sub>)</span>")
+        self.head_xt = heading(f"<b>x<sub>t</sub></b> in closed form &nbsp;<span style='color:#555'>"
+                               f"&radic;{ABAR}<sub>t</sub>&thinsp;x<sub>0</sub> + "
+                               f"&radic;(1&minus;{ABAR}<sub>t</sub>)&thinsp;{EPS}</span>")
+        self.head_chain = heading("<b>x<sub>t</sub></b> step by step &nbsp;<span style='color:#555'>"
+                                  "t draws of q(x<sub>s</sub> | x<sub>s&minus;1</sub>)</span>")
         self.stats_xt = _small()
         self.stats_chain = _small()
         self.chain_progress = QProgressBar()
@@ -612,11 +503,12 @@ class ForwardPanel(QWidget):
                                    "border-radius: 6px; padding: 6px 12px; }")
 
         # ---- filmstrip
-        self.film: list[FilmFrame] = []
+        self.film: list[Thumbnail] = []
         film_row = QHBoxLayout()
         film_row.setSpacing(6)
         for _ in range(FILM_FRAMES):
-            fr = FilmFrame()
+            fr = Thumbnail(key=0, outline=CURSOR_COLOR, size_hint=(110, 120), min_size=64,
+                           smooth="auto", fill=True)          # fr.key: its t
             fr.clicked.connect(self.set_t)
             self.film.append(fr)
             film_row.addWidget(fr, 1)
@@ -1048,7 +940,7 @@ class ForwardPanel(QWidget):
             return
         self._film_ts = timeline_steps(self.T, FILM_FRAMES, "even")
         for fr, ft in zip(self.film, self._film_ts):
-            fr.t = ft
+            fr.key = ft
             fr.set_image(m.frame(ft))
             fr.set_caption("t = 0  (x\u2080)" if ft == 0 else f"t = {ft}")
 

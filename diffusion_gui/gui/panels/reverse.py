@@ -25,17 +25,18 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QEvent, QRectF, QSettings, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QRectF, QSettings, Qt, Signal
 from PySide6.QtGui import (QAbstractTextDocumentLayout, QAction, QColor, QFont, QFontMetrics,
-                           QImage, QPainter, QPalette, QPen, QTextDocument)
+                           QPainter, QPalette, QPen, QTextDocument)
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QGridLayout,
                                QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QScrollArea, QSizePolicy, QSlider, QSpinBox, QSplitter, QVBoxLayout,
                                QWidget)
 
 from ...core.images import tile, to_uint8
-from ..image_view import ImageView
+from ..image_view import ImageView, Thumbnail
 from ..model_picker import ModelPicker
+from ..style import heading
 from ..workers import run_job
 
 #: Most memory one run's recorded trajectory may take (uint8 x_t and x0_pred frames).
@@ -373,17 +374,7 @@ class _Line(QWidget):
         p.end()
 
 
-class _FastView(ImageView):
-    """An ImageView that keeps its picture as 32-bit RGB: scaled drawing is 2-4x faster than from
-    Grayscale8 / RGB888, and painting holds the GIL, which the sampling thread needs too."""
-
-    def set_image(self, arr):
-        super().set_image(arr)
-        if self._img is not None:
-            self._img = self._img.convertToFormat(QImage.Format_RGB32)
-
-
-class _TopView(_FastView):
+class _TopView(ImageView):
     """An ImageView whose picture hangs from the top, right under its heading (the slack of an
     integer zoom goes below the caption, not between the heading and the picture)."""
 
@@ -392,57 +383,6 @@ class _TopView(_FastView):
         if r.isEmpty():
             return r
         return QRectF(r.x(), 0.0, r.width(), r.height())
-
-    def zoom_for_width(self) -> float:
-        """The zoom ImageView draws at this width if the height does not limit it."""
-        img = self.image()
-        if img is None:
-            return 1.0
-        s = self.width() / max(1, img.shape[1])
-        return max(1, int(s)) if s >= 1 else s
-
-
-class _Thumb(_FastView):
-    """A filmstrip frame: click to jump to recorded frame ``k``; the current one is outlined."""
-
-    clicked = Signal(int)
-
-    def __init__(self):
-        super().__init__(min_size=56)
-        self.k = -1
-        self.current = False
-        self.setCursor(Qt.PointingHandCursor)
-
-    def sizeHint(self):
-        return QSize(96, 110)
-
-    def set_current(self, on: bool):
-        if on != self.current:
-            self.current = on
-            self.update()
-
-    def mousePressEvent(self, ev):
-        if ev.button() == Qt.LeftButton:
-            self.clicked.emit(self.k)
-        super().mousePressEvent(ev)
-
-    def paintEvent(self, ev):
-        super().paintEvent(ev)
-        if self.current and self.image() is not None:
-            p = QPainter(self)
-            p.setPen(QPen(QColor(C_XT), 3))
-            p.drawRect(self.image_rect().adjusted(-2, -2, 2, 2))
-            p.end()
-
-
-def _heading(html: str) -> QLabel:
-    lab = QLabel(html)
-    lab.setAlignment(Qt.AlignHCenter | Qt.AlignBottom)
-    lab.setTextFormat(Qt.RichText)
-    f = lab.font()
-    f.setPointSizeF(f.pointSizeF() * 1.15)
-    lab.setFont(f)
-    return lab
 
 
 def _select_data(combo: QComboBox, value):
@@ -652,12 +592,12 @@ class ReversePanel(QWidget):
                                 "trajectory strip below.")
         self.x0_view.setToolTip("What the network thinks the clean images are, seen from x_t: "
                                 "x0 = (x_t − √(1−ᾱ_t) ε_θ(x_t, t)) / √ᾱ_t")
-        self.orig_head = _heading("<b>original</b>")
-        self.xt_head = _heading("<b>x<sub>t</sub></b> &nbsp;<span style='color:#555'>the samples at "
-                                "step t</span>")
-        self.x0_head = _heading(f"<b>pred x<sub>0</sub></b> &nbsp;<span style='color:#555'>"
-                                f"(x<sub>t</sub> &minus; √(1&minus;{ABAR}<sub>t</sub>)&thinsp;"
-                                f"ε<sub>θ</sub>) / √{ABAR}<sub>t</sub></span>")
+        self.orig_head = heading("<b>original</b>")
+        self.xt_head = heading("<b>x<sub>t</sub></b> &nbsp;<span style='color:#555'>the samples at "
+                               "step t</span>")
+        self.x0_head = heading(f"<b>pred x<sub>0</sub></b> &nbsp;<span style='color:#555'>"
+                               f"(x<sub>t</sub> &minus; √(1&minus;{ABAR}<sub>t</sub>)&thinsp;"
+                               f"ε<sub>θ</sub>) / √{ABAR}<sub>t</sub></span>")
         self.views_box = QWidget()
         views = QGridLayout(self.views_box)
         views.setContentsMargins(0, 0, 0, 0)
@@ -697,12 +637,12 @@ class ReversePanel(QWidget):
 
         self._film_sample = 0
         self._film_next = None      # the step at which the live strip gets its next frame
-        self.film: list[_Thumb] = []
+        self.film: list[Thumbnail] = []
         film_row = QHBoxLayout()
         film_row.setContentsMargins(0, 0, 0, 0)
         film_row.setSpacing(6)
         for _ in range(FILM_FRAMES):
-            fr = _Thumb()
+            fr = Thumbnail(key=-1, outline=C_XT, size_hint=(96, 110), min_size=56)  # key: frame
             fr.clicked.connect(self._film_clicked)
             self.film.append(fr)
             film_row.addWidget(fr, 1)
@@ -996,10 +936,10 @@ class ReversePanel(QWidget):
 
     def _mark_film(self, k: int):
         """Outline the strip's frame at or just before recorded frame ``k``."""
-        ks = [fr.k for fr in self.film if 0 <= fr.k <= k]
+        ks = [fr.key for fr in self.film if 0 <= fr.key <= k]
         near = max(ks) if ks else -1
         for fr in self.film:
-            fr.set_current(fr.k == near and near >= 0)
+            fr.set_current(fr.key == near and near >= 0)
 
     # ---- filmstrip: one sample's x_t at evenly spaced recorded frames
     def _fill_film(self, frames: list[Frame], live: bool = False):
@@ -1010,7 +950,7 @@ class ReversePanel(QWidget):
         run = self._run
         if not frames or run is None:
             for fr in self.film:
-                fr.k = -1
+                fr.key = -1
                 fr.set_image(None)
                 fr.set_caption("")
             return
@@ -1027,12 +967,12 @@ class ReversePanel(QWidget):
             if k < 0 or (live and steps[-1] < target):
                 if live and target is not None and self._film_next is None:
                     self._film_next = target      # fill again once the run gets there
-                fr.k = -1
+                fr.key = -1
                 fr.set_image(None)
                 fr.set_caption("")
                 continue
             fr.set_image(frames[k].xt[b])
-            fr.k = k
+            fr.key = k
             fr.set_caption(f"t = {frames[k].t}")
         self._mark_film(self.slider.value() if not live else -1)
         self.film_head.setText(f"<b>Trajectory of sample {b + 1}</b> &nbsp;<span style='color:#555'>"

@@ -1,0 +1,15 @@
+"""Fixtures shared by the GUI tests."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    """An :class:`AppContext` with its settings file in the test's tmp folder; shut down after."""
+    from PySide6.QtCore import QSettings
+
+    from diffusion_gui.gui.context import AppContext
+    c = AppContext(settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
+    yield c
+    c.shutdown()
