@@ -116,7 +116,7 @@ class AppContext(QObject):
 
         self.model_loading.emit(spec)
         self._keep(call_in_background(lambda: load_model(spec), on_done=done, on_failed=failed,
-                                      error_text=_model_error_text))
+                                      error_text=_model_error_text, abandonable=True))
 
     def _keep(self, job: Job):
         self._jobs = [j for j in self._jobs if j.is_running()] + [job]
@@ -142,6 +142,7 @@ class AppContext(QObject):
     def shutdown(self):
         """Stop and join every background job of the context."""
         for j in self._jobs:
+            j.detach()          # a model that arrives after the shutdown is not installed
             j.stop()
         self._jobs.clear()
 

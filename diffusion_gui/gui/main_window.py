@@ -452,7 +452,16 @@ class MainWindow(QMainWindow):
         dlg.open() if hasattr(dlg, "open") else dlg.show()
 
     def _keep_dialog(self, dlg):
-        self._dialogs = [d for d in self._dialogs if d.isVisible()] + [dlg]
+        # A closed dialog is a hidden child of the window: delete it, or every File > Export
+        # would keep its widgets, preview and frames alive until the app quits.
+        keep = []
+        for d in self._dialogs:
+            running = getattr(d, "is_running", None)
+            if d.isVisible() or (callable(running) and running()):
+                keep.append(d)
+            else:
+                d.deleteLater()
+        self._dialogs = keep + [dlg]
         dlg.setAttribute(Qt.WA_DeleteOnClose, False)
 
     def toggle_fullscreen(self):

@@ -149,7 +149,8 @@ class ModelPicker(QWidget):
             if self._cached:
                 self._populate()
 
-        self._scan_job = call_in_background(list_models, on_done=done, on_failed=lambda m: None)
+        self._scan_job = call_in_background(list_models, on_done=done, on_failed=lambda m: None,
+                                            abandonable=True)
 
     # ---------------------------------------------------------------- user actions
     def _on_activated(self, index: int):

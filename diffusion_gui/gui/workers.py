@@ -16,6 +16,11 @@ Rules (DESIGN.md, Threads):
   stopped run's late signals never reach the receiver;
 - :meth:`Job.stop` cancels and joins. Threads end on their own when the generator is exhausted
   (the worker quits its thread directly, without a round trip through the GUI event loop).
+- a job made with ``abandonable=True`` does read-only work that cannot be cancelled midway
+  (importing torch, reading a model, scanning the hub cache). The app (``run_gui``) calls
+  :func:`abandon_at_quit`, after which stopping such a job waits only a moment; if one is still
+  running once the window has shut down, ``run_gui`` ends the process at once (nothing is lost:
+  the job only reads) instead of making the user wait seconds for an import to finish.
 """
 from __future__ import annotations
 
@@ -189,8 +194,10 @@ class GeneratorWorker(QObject):
 class Job:
     """A worker on its own QThread. ``start()``; ``stop()`` cancels and joins (idempotent)."""
 
-    def __init__(self, worker: GeneratorWorker):
+    def __init__(self, worker: GeneratorWorker, *, abandonable: bool = False):
         self.worker = worker
+        self.abandonable = abandonable      # see abandon_at_quit()
+        self._abandoned = False
         self.relay = None
         self.thread = QThread()
         self.thread.setObjectName(f"diffusion-gui-job-{worker.run_id}")
@@ -220,8 +227,16 @@ class Job:
 
     def stop(self, timeout_ms: int | None = 10000) -> bool:
         """Cancel, wait for the thread to end (``timeout_ms=None``: however long the current
-        item takes); True if it ended in time."""
+        item takes); True if it ended in time. An abandonable job waits at most the grace of
+        :func:`abandon_at_quit` once that has been called."""
         self.worker.cancel()
+        if self.abandonable and _abandon_grace_ms is not None:
+            if self._abandoned:                 # waited once already: not again at every stop
+                return self.thread.isFinished()
+            timeout_ms = _abandon_grace_ms if timeout_ms is None else min(timeout_ms,
+                                                                          _abandon_grace_ms)
+            self._abandoned = not self.thread.wait(timeout_ms)
+            return not self._abandoned
         if timeout_ms is None:
             return bool(self.thread.wait())
         return bool(self.thread.wait(timeout_ms))
@@ -252,6 +267,27 @@ class _Keeper(QObject):
 
 
 _keeper: _Keeper | None = None
+_abandon_grace_ms: int | None = None
+
+
+def abandon_at_quit(grace_ms: int = 100):
+    """From now on, :meth:`Job.stop` waits at most ``grace_ms`` for an *abandonable* job (one
+    that only reads and cannot be cancelled midway, e.g. importing torch or reading a model).
+
+    Only for the app's own process (``run_gui`` calls it), which must then end with
+    :func:`os._exit` while :func:`abandoned_jobs` is not zero: a QThread destroyed while its
+    thread runs aborts the process. Until the exit, the keeper holds every such job.
+    """
+    global _abandon_grace_ms
+    _abandon_grace_ms = int(grace_ms)
+
+
+def abandoned_jobs() -> int:
+    """Abandonable jobs still running (see :func:`abandon_at_quit`)."""
+    if _keeper is None:
+        return 0
+    _keeper.release()
+    return sum(1 for j in _keeper.jobs if j.abandonable and not j.thread.isFinished())
 
 
 def _keep_until_finished(job: "Job"):
@@ -320,7 +356,7 @@ class _Relay(QObject):
 
 def run_job(make_gen, convert=lambda x: x, *, on_progress=None, on_finished=None, on_failed=None,
             on_cancelled=None, on_paused=None, max_rate: float = 30.0, finish=None, error_text=None,
-            observe=None, steps: int | None = None) -> Job:
+            observe=None, steps: int | None = None, abandonable: bool = False) -> Job:
     """Start ``make_gen`` on a new thread and connect the callbacks. Call from the GUI thread:
     callbacks then run in the GUI thread with the payload only, and emissions of other runs
     never reach them. ``steps``: take that many items, then pause (``worker.resume()``)."""
@@ -329,7 +365,7 @@ def run_job(make_gen, convert=lambda x: x, *, on_progress=None, on_finished=None
     w._backpressure = True
     if steps is not None:
         w.resume(steps)
-    job = Job(w)
+    job = Job(w, abandonable=abandonable)
     job.relay = _Relay(w, on_progress, on_finished, on_failed, on_cancelled, on_paused)
     w.progress.connect(job.relay.progress)
     w.finished.connect(job.relay.finished)
@@ -339,8 +375,12 @@ def run_job(make_gen, convert=lambda x: x, *, on_progress=None, on_finished=None
     return job.start()
 
 
-def call_in_background(fn: Callable[[], Any], *, on_done=None, on_failed=None, error_text=None) -> Job:
-    """Run one function off the GUI thread (e.g. loading a model); result via ``on_done``."""
+def call_in_background(fn: Callable[[], Any], *, on_done=None, on_failed=None, error_text=None,
+                       abandonable: bool = False) -> Job:
+    """Run one function off the GUI thread (e.g. loading a model); result via ``on_done``.
+    ``abandonable=True`` for read-only work that need not be waited for at quit (see
+    :func:`abandon_at_quit`); never for work that writes files."""
     def gen():
         yield fn()
-    return run_job(gen, on_finished=on_done, on_failed=on_failed, max_rate=0, error_text=error_text)
+    return run_job(gen, on_finished=on_done, on_failed=on_failed, max_rate=0, error_text=error_text,
+                   abandonable=abandonable)

@@ -177,10 +177,30 @@ def build_unet_from_config(config: dict, where: Path):
         raise ModelLoadError(f"{where}: invalid UNet config ({str(e).splitlines()[0][:160]})") from None
 
 
+def _check_size(config: dict, unet_dir: Path):
+    """Refuse, before any memory is allocated, a config.json that describes a bigger network
+    than the weights file can hold: built for real, a lying config (say block_out_channels
+    [4096, 4096]) would make diffusers allocate and randomly initialise gigabytes first. The
+    network is built on torch's ``meta`` device (shapes only) and its parameters counted; a
+    stored parameter takes at least 2 bytes (float16)."""
+    import torch
+    weights = next((unet_dir / n for n in WEIGHT_NAMES if (unet_dir / n).is_file()), None)
+    if weights is None:
+        raise ModelLoadError(f"{unet_dir}: no weights ({' or '.join(WEIGHT_NAMES)})")
+    with torch.device("meta"):
+        n = sum(p.numel() for p in build_unet_from_config(config, unet_dir / "config.json").parameters())
+    size = weights.stat().st_size
+    if 2 * n > size + 2 ** 20:
+        raise ModelLoadError(f"{unet_dir}: weights do not match config.json (it describes "
+                             f"{n / 1e6:.1f} M parameters; {weights.name} holds at most "
+                             f"{size / 2e6:.1f} M)")
+
+
 def _load_unet(unet_dir: Path):
     import torch
     config = _read_json(unet_dir / "config.json")
     _check_config(config, unet_dir / "config.json")
+    _check_size(config, unet_dir)
     unet = build_unet_from_config(config, unet_dir / "config.json")
     sd = load_state_dict(unet_dir)
     try:

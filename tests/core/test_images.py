@@ -4,11 +4,8 @@ The corpus of good and bad files is generated in temporary folders; nothing is c
 """
 from __future__ import annotations
 
-import io
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -21,40 +18,17 @@ from PIL import Image
 from diffusion_gui.core.images import (
     MAX_PIXELS, ImageLoadError, enlarge, fit_size, load_image, read_image, resize_image, tile,
     to_float_array, to_uint8)
+# the corpus generators are shared with the CLI's end-to-end tests (tests/test_cli_bad_inputs.py)
+from image_corpus import BAD, GOOD, make_bad, make_good
+from image_corpus import gradient_rgb as _gradient_rgb
+from image_corpus import jpeg_bytes as _jpeg_bytes
+from image_corpus import png_bytes as _png_bytes
+from image_corpus import png_header_only as _png_header_only
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "images"
 
 
 # ------------------------------------------------------------------------------------ helpers
-def _gradient_rgb(w=48, h=32) -> np.ndarray:
-    x = np.linspace(0, 255, w, dtype=np.float64)[None, :]
-    y = np.linspace(0, 255, h, dtype=np.float64)[:, None]
-    return np.stack([np.broadcast_to(x, (h, w)), np.broadcast_to(y, (h, w)),
-                     np.full((h, w), 90.0)], axis=2).round().astype(np.uint8)
-
-
-def _png_bytes(img: Image.Image, **kw) -> bytes:
-    b = io.BytesIO()
-    img.save(b, format="PNG", **kw)
-    return b.getvalue()
-
-
-def _jpeg_bytes(img: Image.Image, **kw) -> bytes:
-    b = io.BytesIO()
-    img.save(b, format="JPEG", quality=95, **kw)
-    return b.getvalue()
-
-
-def _png_header_only(w: int, h: int, bit_depth=1, color_type=0) -> bytes:
-    """A PNG that claims ``w x h`` pixels but carries (almost) no data: cheap to make."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-    ihdr = struct.pack(">IIBBBBB", w, h, bit_depth, color_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
-
-
 def _refused(path, *words):
     with pytest.raises(ImageLoadError) as ei:
         read_image(path)
@@ -120,6 +94,20 @@ def test_message_attributes(tmp_path):
         read_image(p)
     assert ei.value.path == str(p) and ei.value.problem
     assert isinstance(ei.value, ValueError)
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_corpus_bad_files_are_refused_in_one_line(tmp_path, name):
+    path = make_bad(name, tmp_path)
+    msg = _refused(path)
+    assert any(w in msg.lower() for w in BAD[name][2]), msg
+
+
+@pytest.mark.parametrize("name", sorted(GOOD))
+def test_corpus_good_files_load(tmp_path, name):
+    path, mode, size = make_good(name, tmp_path)
+    im = read_image(path)
+    assert (im.mode, im.size) == (mode, size)
 
 
 # ------------------------------------------------------------------------------------ loading

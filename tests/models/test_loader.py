@@ -4,7 +4,6 @@ Checkpoints are tiny random ones (tests/tiny_models.py): the built-in model may 
 """
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import shutil
@@ -16,6 +15,8 @@ import torch
 
 from diffusion_gui.models.errors import ModelLoadError
 from diffusion_gui.models.loader import clear_cache, load_model
+from tiny_models import EvilPickle as _Evil
+from tiny_models import edit_json as _edit_json
 from tiny_models import make_checkpoint, tiny_unet
 
 T = 50
@@ -40,10 +41,6 @@ def _copy(base, tmp_path, name="m") -> Path:
     return d
 
 
-def _edit_json(path: Path, **changes):
-    c = json.loads(path.read_text())
-    c.update(changes)
-    path.write_text(json.dumps(c))
 
 
 def _one_line_error(spec) -> str:
@@ -118,16 +115,6 @@ def test_missing_scheduler_config_uses_ddpm_defaults_with_a_warning(base, tmp_pa
 
 
 # ------------------------------------------------------------------------------ refusals
-class _Evil:
-    """Unpickling this would create a file (the classic __reduce__ attack)."""
-
-    def __init__(self, target):
-        self.target = target
-
-    def __reduce__(self):
-        return (open, (self.target, "w"))
-
-
 def test_a_pickle_with_code_creates_nothing(base, tmp_path):
     d = _copy(base, tmp_path)
     sd = load_model(str(base)).unet.state_dict()
@@ -328,3 +315,24 @@ def test_ddpm_pipeline_loads_what_our_train_command_writes(tmp_path):
     with torch.no_grad():
         assert torch.allclose(ours(x, torch.tensor([10])), pipe.unet(x, torch.tensor([10])).sample,
                               atol=1e-6)
+
+
+def test_a_config_describing_a_huge_network_is_refused_before_building_it(base, tmp_path,
+                                                                            monkeypatch):
+    """block_out_channels [4096, 4096]: 4.4 G parameters (16 GiB of float32) that diffusers would
+    allocate and initialise before the weights are compared. Refused from the parameter count of
+    a shapes-only (meta device) build against the size of the weights file."""
+    import diffusion_gui.models.loader as loader
+    d = _copy(base, tmp_path)
+    _edit_json(d / "config.json", block_out_channels=[4096, 4096])
+    built = []
+    real = loader.build_unet_from_config
+
+    def spy(config, where):
+        built.append(torch.empty(0).device.type)     # the device new tensors go to
+        return real(config, where)
+
+    monkeypatch.setattr(loader, "build_unet_from_config", spy)
+    msg = _one_line_error(d)
+    assert "weights do not match config.json" in msg and "4396.1 M parameters" in msg, msg
+    assert built == ["meta"]                             # never built for real

@@ -117,7 +117,8 @@ def ensure_backend(callback: Callable[[], None] | None = None) -> None:
         _backend_job = None
         print(f"diffusion-gui: cannot import torch: {msg}", file=sys.stderr)
 
-    _backend_job = call_in_background(_import_backend, on_done=done, on_failed=failed)
+    _backend_job = call_in_background(_import_backend, on_done=done, on_failed=failed,
+                                      abandonable=True)   # an import: not awaited at quit
 
 
 def stop_backend_job():

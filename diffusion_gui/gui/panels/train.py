@@ -857,7 +857,7 @@ class TrainPanel(QWidget):
             self._update_params()
 
         self._side(call_in_background(count, on_done=done, on_failed=lambda m: self.params_label.setText("–"),
-                                      error_text=_error_text))
+                                      error_text=_error_text, abandonable=True))   # read-only
 
     def _update_estimate(self, *_):
         s = self._timings.get(self._timing_key())
@@ -891,7 +891,8 @@ class TrainPanel(QWidget):
             self.ctx.error.emit("Cannot measure", msg)
             self._update_estimate()
 
-        self._side(call_in_background(fn, on_done=done, on_failed=failed, error_text=_error_text))
+        self._side(call_in_background(fn, on_done=done, on_failed=failed, error_text=_error_text,
+                                      abandonable=True))   # in memory only, writes nothing
 
     def _side(self, job):
         self._side_jobs = [j for j in self._side_jobs if j.is_running()] + [job]
@@ -928,7 +929,8 @@ class TrainPanel(QWidget):
             self.preview.set_placeholder(msg)
             self.data_info.setText(msg)
 
-        self._preview_job = call_in_background(load, on_done=done, on_failed=failed, error_text=_error_text)
+        self._preview_job = call_in_background(load, on_done=done, on_failed=failed, error_text=_error_text,
+                                               abandonable=True)   # reads the data only
 
     # ================================================================ running
     def _set_state(self, state: str):
