@@ -1,15 +1,22 @@
 """Quality of a digits model: a classifier trained on the real digits judges generated samples.
 
 Generated ``[N, 1, S, S]`` images in ``[-1, 1]`` are average-pooled to 8x8 and mapped to the
-digits' 0..16 scale; a small MLP trained on the real training split classifies them (on the
-200 held-out real digits it is 98.5% accurate and 95% of them get a probability >= 0.9; an RBF SVM
-with Platt probabilities was as accurate but too unsure of real digits, 85.5%, to judge with). A sample counts as *confident* when its top class probability is >= 0.9.
+digits' 0..16 scale; a small MLP trained on the real training split classifies them.
+
+The judge sees the training digits together with 4 randomly shifted copies of each (the same
++-1 px shifts the generator is trained with): a judge trained on unshifted digits only is unsure
+of *real* digits moved by one pixel (75.5% of the shifted held-out digits got a probability
+>= 0.9, against 95% unshifted), so it would score the augmentation, not the digits. With the
+shifted copies it is 99% accurate on the 200 held-out real digits and confident on 98% of them
+(93.5% of their shifted versions). An RBF SVM with Platt probabilities was as accurate but
+unsure of real digits (85.5%), so it was not used. A sample counts as *confident* when its top class probability is >= 0.9.
 """
 from __future__ import annotations
 
 import numpy as np
 
 CONFIDENCE = 0.9
+SHIFTED_COPIES = 4
 
 
 def to_digit_features(x) -> np.ndarray:
@@ -22,13 +29,18 @@ def to_digit_features(x) -> np.ndarray:
 
 
 def digit_classifier(size: int = 16):
-    """An MLP fitted on the training split, as seen through the same resize + pool as samples."""
+    """An MLP fitted on the training split (plus shifted copies), seen through the same resize +
+    pool as the samples."""
+    import torch
     from sklearn.neural_network import MLPClassifier
 
     from .data import digits
+    from .train import random_shift
     x, y = digits(size, "train")
+    g = torch.Generator().manual_seed(0)
+    shifted = [random_shift(torch.from_numpy(x), g).numpy() for _ in range(SHIFTED_COPIES)]
     clf = MLPClassifier((128,), max_iter=2000, random_state=0)
-    clf.fit(to_digit_features(x), y)
+    clf.fit(to_digit_features(np.concatenate([x, *shifted])), np.concatenate([y] * (1 + SHIFTED_COPIES)))
     return clf
 
 

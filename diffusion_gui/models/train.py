@@ -95,7 +95,7 @@ def load_dataset(cfg: TrainConfig) -> np.ndarray:
     return image_folder(cfg.data, cfg.size, cfg.channels)
 
 
-def _shift(x, g):
+def random_shift(x, g):
     """Random translations by -1, 0 or +1 px, filling with the background (-1)."""
     import torch
     import torch.nn.functional as F
@@ -263,7 +263,7 @@ def train(cfg: TrainConfig, accelerator=None) -> Iterator[TrainMetrics]:
             idx = torch.randint(0, n, (cfg.batch_size,), generator=g)
             x0 = data[idx]
             if cfg.augment:
-                x0 = _shift(x0, g)
+                x0 = random_shift(x0, g)
             i = torch.randint(0, T, (cfg.batch_size,), generator=g)
             eps = torch.randn(x0.shape, generator=g)
             shard = slice(rank, None, world)

@@ -110,7 +110,7 @@ def test_requests_answer_without_taking_a_step(tmp_path):
 def test_ctrl_c_during_a_step_keeps_the_last_completed_one(tmp_path, monkeypatch, capsys):
     import diffusion_gui.models.train as tr
     calls = {"n": 0}
-    real = tr._shift
+    real = tr.random_shift
 
     def shift(x, g):
         calls["n"] += 1
@@ -118,12 +118,12 @@ def test_ctrl_c_during_a_step_keeps_the_last_completed_one(tmp_path, monkeypatch
             raise KeyboardInterrupt
         return real(x, g)
 
-    monkeypatch.setattr(tr, "_shift", shift)
+    monkeypatch.setattr(tr, "random_shift", shift)
     out = tmp_path / "interrupted"
     assert main(["train", *TINY, "--steps", "10", "-o", str(out)]) == 130
     assert int(_state(out)["step"]) == 3
     assert "state saved at step 3" in capsys.readouterr().err
-    monkeypatch.setattr(tr, "_shift", real)
+    monkeypatch.setattr(tr, "random_shift", real)
     assert main(["train", *TINY, "--steps", "5", "-o", str(out), "--resume"]) == 0
     assert int(_state(out)["step"]) == 5
 

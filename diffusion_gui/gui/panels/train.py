@@ -1394,12 +1394,12 @@ def data_preview(cfg, n: int = 64):
     import torch
 
     from ...core.images import to_uint8
-    from ...models.train import _shift, load_dataset
+    from ...models.train import random_shift, load_dataset
     data = load_dataset(cfg)
     g = torch.Generator().manual_seed(1234)
     k = min(n, len(data))
     idx = torch.randperm(len(data), generator=g)[:k]
     x = torch.from_numpy(data)[idx]
     if cfg.augment:
-        x = _shift(x, g)
+        x = random_shift(x, g)
     return tile(to_uint8(x), pad=1), len(data)
