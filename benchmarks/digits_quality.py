@@ -74,13 +74,15 @@ def main(argv=None):
     figures[f"50-step DDIM (eta 0), {ddim['n']} samples"] = row(ddim)
     figures[f"held-out real digits ({ref['n']}), same classifier"] = row(ref)
     figures[f"variational bound, {a.vlb_n} held-out digits"] = (
-        f"{vlb.total_bpd:.3f} bits/dim (L_T {vlb.prior_bpd:.4f}, L_0 {vlb.decoder_bpd:.3f}; "
+        f"{vlb.total_bpd:.3f} bits/dim (L_T {vlb.prior_bpd:.1e}, L_0 {vlb.decoder_bpd:.3f}; "
         f"T = {vlb.timesteps}, stride 1)")
     figures["sampling time, batch 16 (this CPU, 2 cores)"] = (
         f"1000-step DDPM {t_ddpm:.1f} s; 50-step DDIM {t_ddim:.2f} s")
     q = {"method": "A scikit-learn MLP (one hidden layer of 128) trained on the 1597 training digits and 4 "
                    "copies of each shifted by up to 1 px (the generator's augmentation) judges samples "
-                   "average-pooled to 8x8 (`diffusion_gui/models/quality.py`, `benchmarks/digits_quality.py`).",
+                   "average-pooled to 8x8 (`diffusion_gui/models/quality.py`, `benchmarks/digits_quality.py`). "
+                   "A judge trained on unshifted digits only would score the augmentation rather than the "
+                   "digits: it is confident on just 75.5% of real held-out digits shifted by 1 px.",
          "figures": figures, "raw": {"ddpm": ddpm, "ddim": ddim, "heldout": ref,
                                      "vlb": vlb.to_json_dict() | {"t": None, "vb_bpd": None, "eps_mse": None,
                                                                   "x0_mse": None, "weights": None},
@@ -100,7 +102,12 @@ def _refresh_card(folder: Path):
         return
     text = card.read_text().split("\n## Quality")[0].split("\n## Licence")[0].rstrip()
     q = json.loads((folder / "quality.json").read_text())
-    lines = [text, "", "## Quality", "", q["method"], "", "| measure | value |", "|---|---|"]
+    lines = [text, "", "## Quality", ""]
+    if (folder / "samples.png").is_file():
+        lines += ["![64 samples, 50-step DDIM, seed 0](samples.png)", "",
+                  "`diffusion-gui sample --sampler ddim --steps 50 --batch 64 --seed 0 -o samples.png`, "
+                  "enlarged 3x.", ""]
+    lines += [q["method"], "", "| measure | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in q["figures"].items()]
     lic = card.read_text().split("\n## Licence", 1)
     if len(lic) == 2:
