@@ -56,7 +56,8 @@ class EvilPickle:
         return (open, (self.target, "w"))
 
 
-def _nan_weights(d: Path):
+def _nan_weights(d: Path) -> str:
+    """Put a NaN into the first floating tensor of the weights; return that tensor's name."""
     from safetensors.torch import load_file, save_file
     w = d / "diffusion_pytorch_model.safetensors"
     sd = load_file(str(w))
@@ -64,6 +65,7 @@ def _nan_weights(d: Path):
     sd[k] = sd[k].clone()
     sd[k].view(-1)[0] = float("nan")
     save_file(sd, str(w))
+    return k
 
 
 def _pickle_payload(d: Path):
