@@ -51,7 +51,6 @@ def main(argv=None) -> int:
     os.environ.setdefault("DIFFUSION_GUI_SETTINGS", "bench")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    import numpy as np
     from PIL import Image
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication

@@ -153,11 +153,10 @@ def make_sampler(model, *, sampler="ddpm", steps=None, eta=0.0, batch=16, seed=0
 
 
 def cmd_sample(args, model_spec):
-    import numpy as np
     from tqdm import tqdm
 
     from .core.images import tile, to_uint8
-    from .export import write_gif, write_npz, write_png
+    from .export import timeline_steps, write_gif, write_npz, write_png
     out = Path(args.output)
     if out.suffix.lower() not in (".png", ".npz"):
         raise UsageError(f"{out}: -o must end in .png or .npz")
@@ -182,7 +181,7 @@ def cmd_sample(args, model_spec):
         for so in gen:
             if keep is None:
                 bar.total = so.num_steps
-                keep = _keep_steps(so.num_steps, args.frames) if args.gif else set()
+                keep = set(timeline_steps(so.num_steps, args.frames, "even")) if args.gif else set()
             if so.step in keep:
                 frames.append(_preview(so, args.preview))
                 ts.append(so.t)
@@ -214,13 +213,6 @@ def _check_output(path):
     from .export.atomic import check_target
     if Path(path).suffix:
         check_target(path)
-
-
-def _keep_steps(num_steps: int, n_frames: int) -> set:
-    """Which steps of a run (0..num_steps) to record for a GIF: evenly spaced, first and last included."""
-    import numpy as np
-    n = max(2, min(n_frames, num_steps + 1))
-    return set(np.round(np.linspace(0, num_steps, n)).astype(int).tolist())
 
 
 def _preview(so, which: str):
@@ -283,10 +275,8 @@ def cmd_vlb(args, model_spec):
     import csv
     import io
 
-    import numpy as np
     import torch
 
-    from .core.images import load_image
     from .core.vlb import vlb_terms
     from .export import atomic_path
     from tqdm import tqdm

@@ -11,7 +11,6 @@ which refuses pickled code. ``import diffusers`` happens here, lazily, never at 
 from __future__ import annotations
 
 import json
-import math
 import os
 import threading
 import warnings

@@ -72,7 +72,7 @@ def test_ddim_step_matches_scheduler_over_50_steps(eta, clip):
     ours_ts = sorted(strided_indices(1000, 50), reverse=True)
     assert ours_ts == [int(t) for t in sched.timesteps]
     g = torch.Generator().manual_seed(3)
-    x_ref = x_ours = torch.randn(2, 3, 5, 5, generator=g)
+    x_ref = torch.randn(2, 3, 5, 5, generator=g)
     for k, t in enumerate(ours_ts):
         out = torch.sin(3 * x_ref) + 0.01 * t  # a deterministic stand-in for a network
         noise = torch.randn(x_ref.shape, generator=torch.Generator().manual_seed(k))
