@@ -2,19 +2,32 @@
 
 (a) Runs the same N network evaluations (DDPM over N strided steps, same batch, same model) as
     a bare ``unet(x, t).sample`` loop and as a *Generate* in a visible ReversePanel (worker on a
-    QThread, NaN checks, trajectory recording, live frames at <= 30 per second, painting). The
-    GUI time is the wall clock from the click to ``run_ended`` (what the user waits). Prints
-    steps/s of each and the ratio GUI / bare (target >= 0.95).
-(b) Meanwhile a 5 ms QTimer in the GUI thread records the gaps between its ticks; the longest
-    gap beyond 5 ms is the longest stall of the event loop during a run (target <= 50 ms). The
-    same probe with no run going gives the floor of the machine.
+    QThread, NaN checks, trajectory recording, live frames, painting). The GUI time is the wall
+    clock from the click to ``run_ended`` (what the user waits). Prints steps/s of each and the
+    ratio GUI / bare (target >= 0.95), the live frames shown per second and the GUI thread's CPU
+    share during the runs.
+(b) Then the same runs with a 5 ms QTimer in the GUI thread recording the gaps between its ticks;
+    the longest gap beyond 5 ms is the longest stall of the event loop during a run (target
+    <= 50 ms). The same probe with no run going gives the floor of the machine.
+
+**Like the app, this script runs torch only in threads that end** (the bare loop and the model
+loading each in a short-lived thread; the GUI thread never runs torch). torch's OpenMP (GNU
+libgomp) keeps a pool of worker threads for every thread that ever ran a parallel region, for as
+long as that thread lives, and once the pools hold more threads than there are cores, every team
+waits at its barriers by sleeping instead of spinning: here that made the worker's 100 steps take
+2.7 s instead of 1.3 s. An earlier version of this script ran the bare loop in the main thread,
+whose pool then slowed the worker down, and measured 0.47. ``tests/gui/test_openmp_pools.py``
+checks that the app's GUI thread never starts such a pool.
 
 Model: ``--model`` or the built-in digits model when present, else a random model of its
 architecture (``build_unet('small', 16, 1)``, T = 1000). Figures are printed, never asserted:
 
-    OMP_NUM_THREADS=1 python benchmarks/reverse_live.py [--steps 100] [--batch 16] [--repeat 3]
+    python benchmarks/reverse_live.py [--steps 100] [--batch 16] [--repeat 5]
 
-Uses the display when there is one (e.g. under ``xvfb-run``), else Qt's offscreen platform.
+``--share S`` overrides the GUI thread's share the live frames may take where it competes with
+torch for the cores (:data:`diffusion_gui.gui.frame_pacer.CONTENDED_SHARE`); ``--share 1`` shows
+every frame up to 30 a second, as before the pacing. Uses the display when there is one (e.g.
+under ``xvfb-run``), else Qt's offscreen platform.
 """
 from __future__ import annotations
 
@@ -23,7 +36,26 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
+
+
+def in_thread(fn):
+    """``fn()`` in a new thread that ends with it (its OpenMP pool goes with it)."""
+    out: dict = {}
+
+    def body():
+        try:
+            out["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller
+            out["error"] = e
+
+    th = threading.Thread(target=body, name="bench-torch")
+    th.start()
+    th.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
 
 
 def main(argv=None) -> int:
@@ -34,7 +66,9 @@ def main(argv=None) -> int:
     _model_args(ap)
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--share", type=float, default=None,
+                    help="GUI share for live frames where it competes for the cores")
     args = ap.parse_args(argv)
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -45,23 +79,27 @@ def main(argv=None) -> int:
     from PySide6.QtWidgets import QApplication, QMainWindow
 
     from diffusion_gui.core import strided_indices
+    from diffusion_gui.gui import frame_pacer
     from diffusion_gui.gui.context import AppContext
     from diffusion_gui.gui.panels.reverse import ReversePanel, ReverseRun
     from diffusion_gui.models.loader import load_model
 
+    if args.share is not None:
+        frame_pacer.CONTENDED_SHARE = args.share
+        import diffusion_gui.gui.panels.reverse as reverse_module
+        reverse_module.CONTENDED_SHARE = args.share
     app = QApplication.instance() or QApplication([])
     tmp = tempfile.TemporaryDirectory()
-    folder, label = _model_folder(args, tmp.name)
-    model = load_model(folder)
+    folder, label = in_thread(lambda: _model_folder(args, tmp.name))
+    model = in_thread(lambda: load_model(folder))
     T = model.num_timesteps
     shape = (args.batch, model.in_channels, model.sample_size, model.sample_size)
     idx = sorted(strided_indices(T, args.steps), reverse=True)
 
     bare_cpu: list[float] = []
-    proc_cpu: list[float] = []
     worker_cpu: list[float] = []
 
-    def bare() -> float:
+    def bare_loop() -> float:
         x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
         t0, c0 = time.perf_counter(), time.thread_time()
         with torch.no_grad():
@@ -70,8 +108,11 @@ def main(argv=None) -> int:
         bare_cpu.append(time.thread_time() - c0)
         return time.perf_counter() - t0
 
+    def bare() -> float:
+        return in_thread(bare_loop)
+
     # the worker thread's CPU time over a run: UNet calls + our loop + NaN checks + recording +
-    # conversions (steady on a busy machine, where wall-clock time depends on the neighbours)
+    # conversions (steadier on a busy machine, where wall-clock time depends on the neighbours)
     real_make_gen = ReverseRun.make_gen
 
     def make_gen(self):
@@ -132,59 +173,63 @@ def main(argv=None) -> int:
         probe.stop()
         return list(gaps[1:])
 
-    def gui(with_probe: bool) -> tuple[float, list[float], int]:
-        ended = []
-        shown = []
+    def gui(with_probe: bool) -> dict:
+        ended, shown = [], []
 
         def on_end(rid, how):
             ended.append(time.perf_counter())
 
         panel.run_ended.connect(on_end)
         panel.frame_shown.connect(shown.append)
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0 = time.perf_counter(), time.thread_time()
         g = probed(start=panel.generate, with_probe=with_probe)
-        proc_cpu.append(time.process_time() - c0)
+        gui_cpu = time.thread_time() - c0
         panel.run_ended.disconnect(on_end)
         panel.frame_shown.disconnect(shown.append)
-        return ended[0] - t0, g, len(shown)
+        wall = ended[0] - t0
+        return {"wall": wall, "gaps": g, "fps": len(shown) / wall, "gui_share": gui_cpu / wall}
 
     bare()
     gui(False)                              # warm up both
     idle = probed(seconds=1.0)
     bare_cpu.clear()
     worker_cpu.clear()
-    proc_cpu.clear()
-    b_times, g_times, p_times, all_gaps, frames = [], [], [], [], []
+    b_times, runs, probed_runs = [], [], []
     for _ in range(args.repeat):
         b_times.append(bare())
-        t, _, n = gui(False)                # (a): no probe, nothing but the panel
-        g_times.append(t)
-        frames.append(n / t)
-        t, g, _ = gui(True)                 # (b): the same run with the 5 ms probe
-        p_times.append(t)
-        all_gaps += g
+        runs.append(gui(False))             # (a): no probe, nothing but the panel
+        probed_runs.append(gui(True))       # (b): the same run with the 5 ms probe
+    pacing = panel.pacer.share
     panel.shutdown()
     ctx.shutdown()
 
-    b, g = statistics.median(b_times), statistics.median(g_times)
+    def med(rs, key):
+        return statistics.median(r[key] for r in rs)
+
+    b, g = statistics.median(b_times), med(runs, "wall")
+    all_gaps = [x for r in probed_runs for x in r["gaps"]]
     stalls = sorted(x - 5.0 for x in all_gaps)
     p99 = stalls[int(0.99 * (len(stalls) - 1))] if stalls else float("nan")
     print(f"model: {label}; batch {args.batch}, {args.steps} network evaluations per run "
           f"(DDPM strided, T = {T}); torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{os.cpu_count()} CPUs; Qt platform {app.platformName()}")
+          f"{frame_pacer.usable_cores()} usable cores; Qt platform {app.platformName()}")
+    print("live frames: " + (f"paced to {pacing:.1%} of the GUI thread (it competes with torch "
+                             f"for the cores)" if pacing else "not paced (a core is free)"))
     print(f"(a) bare UNet loop : median {b:.3f} s  ({args.steps / b:.1f} steps/s)  min {min(b_times):.3f} s")
-    print(f"    GUI worker     : median {g:.3f} s  ({args.steps / g:.1f} steps/s)  min {min(g_times):.3f} s"
-          f"  ({statistics.median(frames):.1f} frames shown per second)")
-    print(f"    throughput GUI / bare = {b / g:.3f} (median), {min(b_times) / min(g_times):.3f} (min)"
-          f"   target >= 0.95")
+    print(f"    GUI worker     : median {g:.3f} s  ({args.steps / g:.1f} steps/s)  "
+          f"min {min(r['wall'] for r in runs):.3f} s")
+    print(f"    throughput GUI / bare = {b / g:.3f} (median), "
+          f"{min(b_times) / min(r['wall'] for r in runs):.3f} (min)   target >= 0.95")
+    print(f"    per run, side by side: "
+          + ", ".join(f"{bt / r['wall']:.3f}" for bt, r in zip(b_times, runs)))
+    print(f"    live frames shown: {med(runs, 'fps'):.1f} per second; GUI thread CPU: "
+          f"{med(runs, 'gui_share'):.1%} of the run's wall clock")
     wc_a = worker_cpu[0::2]                 # runs without the probe
     bc, wc = statistics.median(bare_cpu), statistics.median(wc_a)
     print(f"    CPU time of the sampling thread: bare {bc:.3f} s, GUI worker {wc:.3f} s,"
           f" bare / worker = {bc / wc:.3f}")
-    other = statistics.median([p - w for p, w in zip(proc_cpu[0::2], wc_a)])
-    print(f"    CPU time of the rest of the process during a GUI run (the GUI thread: events, "
-          f"painting): {other:.3f} s = {other / g * 100:.1f} % of one core")
-    print(f"    with the 5 ms probe running too: GUI / bare = {b / statistics.median(p_times):.3f}")
+    print(f"    with the 5 ms probe running too: GUI / bare = {b / med(probed_runs, 'wall'):.3f}"
+          f" ({med(probed_runs, 'fps'):.1f} frames per second)")
     print(f"(b) GUI event-loop stall during runs (5 ms probe, {len(all_gaps)} ticks): "
           f"longest {max(stalls):.1f} ms, p99 {p99:.1f} ms, median {statistics.median(stalls):.1f} ms"
           f"   target <= 50 ms")

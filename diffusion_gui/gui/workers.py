@@ -100,6 +100,11 @@ class GeneratorWorker(QObject):
     def is_paused(self) -> bool:
         return not self._pause.is_set()
 
+    def set_max_rate(self, rate: float):
+        """Emit at most ``rate`` items per second from now on (0: every item); safe from any
+        thread (e.g. a :class:`~diffusion_gui.gui.frame_pacer.FramePacer` in the GUI thread)."""
+        self._min_dt = 1.0 / rate if rate else 0.0
+
     def acknowledge(self):
         """The receiver has handled one ``progress`` emission (called by the relay)."""
         with self._lock:

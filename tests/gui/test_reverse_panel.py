@@ -158,6 +158,33 @@ def test_stop_takes_effect_before_the_next_unet_call(qtbot, panel, ctx, model):
     assert "stopped after step" in panel.progress_text.text()
 
 
+# ------------------------------------------------------------------------------ live display
+def test_live_numbers_change_at_most_text_rate_and_the_end_shows_them_all(qtbot, panel, ctx,
+                                                                         model, monkeypatch):
+    """The pictures follow every live frame; the numbers beside them (formula, β/σ/ᾱ, captions,
+    progress line) at most TEXT_RATE times a second; the final frame shows all of them."""
+    from diffusion_gui.gui.panels import reverse
+    monkeypatch.setattr(reverse, "gui_competes", lambda device: False)   # no pacing: 30 fps
+    slow = Wrapped(model, delay=0.04)
+    _set_model(ctx, slow)
+    _configure(panel, "ddpm", batch=2)
+    formulas, shown = [], []
+    real = panel.formula.setText
+    monkeypatch.setattr(panel.formula, "setText", lambda text: (formulas.append(text), real(text)))
+    panel.frame_shown.connect(shown.append)
+    t0 = time.monotonic()
+    _run_to_end(qtbot, panel)
+    elapsed = time.monotonic() - t0
+    assert panel.pacer.share is None
+    live = [f for f in formulas[:-1]]               # the last one: the final frame, after the run
+    assert len(shown) >= 12                         # ~0.9 s of run at up to 30 frames a second
+    assert len(live) <= reverse.TEXT_RATE * elapsed + 2 < len(shown)
+    f = panel.recorded_frames()[-1]
+    assert f.t == 0 and "final sample" in panel.numbers.text()
+    assert panel.xt_view._caption == f"mean {f.stats[0]:+.3f}   std {f.stats[1]:.3f}"
+    assert panel.progress.value() == panel.progress.maximum() == T
+
+
 # ------------------------------------------------------------------------------ Step / Continue
 def test_step_then_continue_gives_the_same_images(qtbot, panel, ctx, model, ckpt, tmp_path):
     counted = Wrapped(model)

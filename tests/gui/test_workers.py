@@ -83,6 +83,25 @@ def test_latest_wins_at_most_max_rate_and_converts_only_what_is_emitted(qtbot):
     assert len(converted) < 3000 // 5
 
 
+def test_set_max_rate_changes_the_rate_of_a_running_job(qtbot):
+    """A pacer in the GUI thread lowers the rate mid-run: from then on at most ~that rate."""
+    times = []
+    done = []
+
+    def on_progress(k):
+        times.append(time.monotonic())
+        if len(times) == 1:
+            job.worker.set_max_rate(4)
+
+    job = run_job(counting(4000, delay=0.0003), on_progress=on_progress, on_finished=done.append,
+                  max_rate=1000)
+    qtbot.waitUntil(lambda: bool(done), timeout=TIMEOUT)
+    span = times[-1] - times[0]
+    assert span > 0.5                                 # the run was long enough to tell
+    assert len(times) - 1 <= 4 * span + 2             # ~4 a second after the change, last included
+    assert done == [3999]
+
+
 def test_backpressure_a_busy_receiver_gets_no_backlog(qtbot):
     """With a receiver slower than the generator, undelivered frames never pile up."""
     delivered = []

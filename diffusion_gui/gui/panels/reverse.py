@@ -7,7 +7,11 @@ seed. A :class:`~diffusion_gui.gui.workers.GeneratorWorker` iterates it on a QTh
 - every item is checked for NaN / infinity (the run stops with a message, nothing garbled is
   shown) and, if the trajectory plan keeps that step, converted to uint8 and recorded;
 - the display is fed latest-wins at most :data:`LIVE_RATE` frames per second; x_t and x0_pred are
-  converted to uint8 (``to_uint8`` + ``tile``) only for a frame that is recorded or shown.
+  converted to uint8 (``to_uint8`` + ``tile``) only for a frame that is recorded or shown. Where
+  the GUI thread competes with torch for the cores, a :class:`~..frame_pacer.FramePacer` lowers
+  the rate so that live frames take at most :data:`~..frame_pacer.CONTENDED_SHARE` of the GUI
+  thread's time (their painting would otherwise slow the sampler down); the numbers beside the
+  pictures change at most :data:`TEXT_RATE` times a second.
 
 **Trajectory memory.** Frames are stored as uint8 ``[B, H, W, C]`` (x_t and x0_pred), at most
 :data:`TRAJECTORY_BUDGET_MB` MB per run. When a run has more frames than fit, the plan (fixed at
@@ -34,6 +38,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QFrame, Q
                                QWidget)
 
 from ...core.images import tile, to_uint8
+from ..frame_pacer import CONTENDED_SHARE, FramePacer, gui_competes
 from ..image_view import ImageView, Thumbnail
 from ..model_picker import ModelPicker
 from ..style import heading
@@ -43,6 +48,11 @@ from ..workers import run_job
 TRAJECTORY_BUDGET_MB = 256
 #: Live frames per second, at most.
 LIVE_RATE = 30.0
+#: During a run, the numbers around the pictures (captions, β/σ/ᾱ, the update formula, the
+#: progress line) change at most this often: nobody reads numbers that change 30 times a second,
+#: and laying out their rich text was a third of a live frame's cost to the GUI thread. A paused,
+#: stopped, finished or scrubbed frame always shows all of them.
+TEXT_RATE = 5.0
 MAX_BATCH = 64
 #: Thumbnails in the trajectory strip.
 FILM_FRAMES = 10
@@ -344,6 +354,9 @@ class _Line(QWidget):
         self._text = ""
         self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
         self.set_lines(lines)
+        # it paints its whole rect (the window colour first), so a new text repaints only this
+        # widget, not the panel, splitter and window beneath it as well
+        self.setAttribute(Qt.WA_OpaquePaintEvent, True)
 
     def set_lines(self, n: int):
         self.setFixedHeight(self.fontMetrics().lineSpacing() * n + 2 * self._pad[1] + 2)
@@ -360,6 +373,7 @@ class _Line(QWidget):
 
     def paintEvent(self, ev):
         p = QPainter(self)
+        p.fillRect(self.rect(), self.palette().color(QPalette.Window))
         p.setRenderHint(QPainter.Antialiasing, True)
         if self._box:
             p.setPen(QPen(QColor("#dddddd"), 1))
@@ -394,6 +408,14 @@ def _select_data(combo: QComboBox, value):
     combo.setCurrentIndex(0)
 
 
+def _device(model) -> str:
+    """The device of the model's weights ("cpu", "cuda:0", ...)."""
+    try:
+        return str(next(model.unet.parameters()).device)
+    except (AttributeError, StopIteration, TypeError):
+        return "cpu"
+
+
 def _fmt_s(s) -> str:
     if s is None or not math.isfinite(s):
         return "–"
@@ -419,6 +441,8 @@ class ReversePanel(QWidget):
         self._state = "idle"            # idle | running | pausing | paused | stepping | stopping
         self._retired: list = []        # cancelled jobs whose thread may still be finishing
         self._shown_step = None
+        self._text_at = -1e9            # when the live numbers were last updated (TEXT_RATE)
+        self.pacer = FramePacer(LIVE_RATE)
         self._last_message = ""
         #: trajectory memory bound of one run, in bytes (see the module docstring)
         self.budget_bytes = TRAJECTORY_BUDGET_MB * 2 ** 20
@@ -768,6 +792,7 @@ class ReversePanel(QWidget):
             self._run.reset_rate()
             self._state = "running"
             self.slider.setEnabled(False)
+            self._run.job.worker.set_max_rate(self.pacer.start())   # a pause is no frame time
             self._run.job.worker.resume(None)
             self._update_buttons()
 
@@ -797,7 +822,8 @@ class ReversePanel(QWidget):
         self._run = run
         self._state = "stepping" if steps else "running"
         self._shown_step = None
-        run.job = run_job(run.make_gen, run.convert, observe=run.observe, max_rate=LIVE_RATE,
+        self.pacer.share = CONTENDED_SHARE if gui_competes(_device(model)) else None
+        run.job = run_job(run.make_gen, run.convert, observe=run.observe, max_rate=self.pacer.start(),
                           error_text=_error_text, steps=steps,
                           on_progress=lambda p, r=run: self._on_progress(r, p),
                           on_finished=lambda p, r=run: self._on_ended(r, "finished"),
@@ -821,8 +847,8 @@ class ReversePanel(QWidget):
         self.traj_note.setText("")
         self.result_label.setText("")
         self.result_label.setVisible(False)
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
+        self._set_progress(0, 1)
+        self._text_at = -1e9
         self.progress_text.set_lines(1)
         self.progress_text.setText("starting…")
         self._update_buttons()
@@ -833,21 +859,35 @@ class ReversePanel(QWidget):
         if run is not self._run or self._state == "stopping":
             return
         f = p["frame"]
-        self._show(f, p["xt"], p["x0"])
         n = p["num_steps"]
-        self.progress.setRange(0, n)
-        self.progress.setValue(min(f.step + 1, n))   # network calls done
-        rate = p["rate"]
-        if f.step >= n:
-            self.progress_text.setText(f"done: {n} steps")
-        else:
-            self.progress_text.setText(f"step {f.step + 1} / {n}   ·   "
-                                       f"{rate:.1f} steps/s   ·   ETA {_fmt_s(p['eta_s'])}"
-                                       if rate > 0 else f"step {f.step + 1} / {n}")
+        now = time.monotonic()
+        text = f.step >= n or now - self._text_at >= 1.0 / TEXT_RATE
+        self._show(f, p["xt"], p["x0"], text=text)
+        self._set_progress(min(f.step + 1, n), n)   # network calls done
+        if text:
+            self._text_at = now
+            rate = p["rate"]
+            if f.step >= n:
+                self.progress_text.setText(f"done: {n} steps")
+            else:
+                self.progress_text.setText(f"step {f.step + 1} / {n}   ·   "
+                                           f"{rate:.1f} steps/s   ·   ETA {_fmt_s(p['eta_s'])}"
+                                           if rate > 0 else f"step {f.step + 1} / {n}")
         self._shown_step = f.step
         if self._film_next is not None and f.step >= self._film_next:
             self._fill_film(run.traj.snapshot(), live=True)
         self.frame_shown.emit(f.step)
+        run.job.worker.set_max_rate(self.pacer.shown())
+
+    def _set_progress(self, value: int, maximum: int):
+        """Set the bar without painting it at once: ``QProgressBar.setValue`` repaints
+        synchronously whenever the bar moves by a pixel, a second paint of the window per frame;
+        with updates off it only schedules one, painted with the rest of the frame."""
+        bar = self.progress
+        bar.setUpdatesEnabled(False)
+        bar.setRange(0, maximum)
+        bar.setValue(value)
+        bar.setUpdatesEnabled(True)
 
     def _on_paused(self, run):
         if run is not self._run or self._state in ("stopping", "idle"):
@@ -900,19 +940,22 @@ class ReversePanel(QWidget):
         return frames
 
     # ================================================================ display
-    def _show(self, f: Frame, xt, x0):
-        """Display one frame: the grids, t and the step's numbers, the update formula."""
+    def _show(self, f: Frame, xt, x0, text: bool = True):
+        """Display one frame: the grids and t; with ``text``, also the step's numbers (captions,
+        β, σ, ᾱ) and the update formula."""
         old = self.xt_view.image()
         self.xt_view.set_image(xt)
         if old is None or old.shape[:2] != xt.shape[:2]:
             self._fit_views()
         self.x0_view.set_image(x0)
-        m_t, s_t, m_0, s_0 = f.stats
-        self.xt_view.set_caption(f"mean {m_t:+.3f}   std {s_t:.3f}")
-        self.x0_view.set_caption(f"mean {m_0:+.3f}   std {s_0:.3f}")
         run = self._run
         T = run.T if run is not None else 0
         self.t_label.setText(f"t = {f.t}" + (f" / {T}" if T else ""))
+        if not text:
+            return
+        m_t, s_t, m_0, s_0 = f.stats
+        self.xt_view.set_caption(f"mean {m_t:+.3f}   std {s_t:.3f}")
+        self.x0_view.set_caption(f"mean {m_0:+.3f}   std {s_0:.3f}")
         if f.t > 0:
             sp = "&nbsp;" * 4
             self.numbers.setText(f"β<sub>t</sub> = {f.beta:.5f}{sp}σ<sub>t</sub> = {f.sigma:.4f}{sp}"

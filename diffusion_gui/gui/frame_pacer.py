@@ -1,0 +1,89 @@
+"""Pacing of live frames: showing them may cost the GUI thread only a set share of its time.
+
+Where torch's intra-op threads take every core (2 threads on a 2-core laptop), the GUI thread
+paints on a core the sampler needs: every millisecond it spends on a frame stalls one of torch's
+OpenMP threads, and the other waits for it at the next barrier. Painting 30 live frames a second
+(about 2 ms of GUI time each) made sampling 15 % slower than a bare loop
+(``benchmarks/reverse_live.py``). :class:`FramePacer` measures the GUI thread's CPU time
+between live frames and lowers the frame rate until that time stays within ``share`` of the wall
+clock (never below ``min_rate``). Where a core is free for the GUI thread (:func:`gui_competes`
+is False: more cores than torch threads, or the model is on a GPU) it keeps ``max_rate``.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+
+#: The GUI thread's share of wall-clock time live frames may take while the GUI competes with
+#: torch for the cores (0.025: 25 ms a second).
+CONTENDED_SHARE = 0.025
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def gui_competes(device: str = "cpu") -> bool:
+    """True when sampling on ``device`` keeps every core busy, so that the GUI thread's work
+    slows it down: a CPU model with torch using as many threads as there are usable cores."""
+    if not str(device).startswith("cpu"):
+        return False
+    import torch
+    return torch.get_num_threads() >= usable_cores()
+
+
+class FramePacer:
+    """The frame rate to ask a worker for, from the GUI thread's CPU time per shown frame.
+
+    Call :meth:`start` when a run starts and :meth:`shown` in the GUI thread after each live frame
+    has been handled; both return the rate (frames per second) for the worker. The rate is
+    ``share / c`` frames per second, where ``c`` is the GUI thread's CPU time per frame over the
+    last ``window_s`` (everything the thread did: the frame, its painting, other events), clamped
+    to ``[min_rate, max_rate]``. ``share=None``: always ``max_rate``.
+    """
+
+    def __init__(self, max_rate: float = 30.0, share: float | None = None, min_rate: float = 5.0,
+                 window_s: float = 1.0, clock=time.perf_counter, cpu_clock=time.thread_time):
+        if not 0 < min_rate <= max_rate:
+            raise ValueError("need 0 < min_rate <= max_rate")
+        self.max_rate = float(max_rate)
+        self.min_rate = float(min_rate)
+        self.share = share
+        self.window_s = float(window_s)
+        self._clock, self._cpu = clock, cpu_clock
+        self._marks: deque = deque()
+        self.rate = self.max_rate
+
+    def start(self) -> float:
+        """A new run: forget the past, start at ``max_rate``."""
+        self._marks.clear()
+        self._marks.append((self._clock(), self._cpu()))
+        self.rate = self.max_rate
+        return self.rate
+
+    def shown(self) -> float:
+        """One more live frame was handled; -> the rate for the frames to come."""
+        now, cpu = self._clock(), self._cpu()
+        marks = self._marks
+        marks.append((now, cpu))
+        while len(marks) > 3 and now - marks[1][0] >= self.window_s:
+            marks.popleft()
+        if self.share is None or len(marks) < 3:
+            return self.rate
+        frames = len(marks) - 1
+        cost = (cpu - marks[0][1]) / frames          # GUI CPU seconds per frame interval
+        rate = self.share / cost if cost > 0 else self.max_rate
+        self.rate = min(self.max_rate, max(self.min_rate, rate))
+        return self.rate
+
+    def gui_share(self) -> float:
+        """The GUI thread's CPU share over the current window (0 before two frames)."""
+        if len(self._marks) < 2:
+            return 0.0
+        (w0, c0), (w1, c1) = self._marks[0], self._marks[-1]
+        return (c1 - c0) / (w1 - w0) if w1 > w0 else 0.0
