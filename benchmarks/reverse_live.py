@@ -22,11 +22,11 @@ checks that the app's GUI thread never starts such a pool.
 Model: ``--model`` or the built-in digits model when present, else a random model of its
 architecture (``build_unet('small', 16, 1)``, T = 1000). Figures are printed, never asserted:
 
-    python benchmarks/reverse_live.py [--steps 100] [--batch 16] [--repeat 5]
+    python benchmarks/reverse_live.py [--steps 100] [--batch 16] [--repeat 9]
 
-``--share S`` overrides the GUI thread's share the live frames may take where it competes with
-torch for the cores (:data:`diffusion_gui.gui.frame_pacer.CONTENDED_SHARE`); ``--share 1`` shows
-every frame up to 30 a second, as before the pacing. Uses the display when there is one (e.g.
+``--share S`` overrides the share of the GUI thread's time the live frames may take
+(:data:`diffusion_gui.gui.frame_pacer.GUI_SHARE`); ``--share 1`` shows every frame up to 30 a
+second, as before the pacing. Uses the display when there is one (e.g.
 under ``xvfb-run``), else Qt's offscreen platform.
 """
 from __future__ import annotations
@@ -66,9 +66,9 @@ def main(argv=None) -> int:
     _model_args(ap)
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=9)
     ap.add_argument("--share", type=float, default=None,
-                    help="GUI share for live frames where it competes for the cores")
+                    help="share of the GUI thread's time live frames may take")
     args = ap.parse_args(argv)
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -79,15 +79,10 @@ def main(argv=None) -> int:
     from PySide6.QtWidgets import QApplication, QMainWindow
 
     from diffusion_gui.core import strided_indices
-    from diffusion_gui.gui import frame_pacer
     from diffusion_gui.gui.context import AppContext
     from diffusion_gui.gui.panels.reverse import ReversePanel, ReverseRun
     from diffusion_gui.models.loader import load_model
 
-    if args.share is not None:
-        frame_pacer.CONTENDED_SHARE = args.share
-        import diffusion_gui.gui.panels.reverse as reverse_module
-        reverse_module.CONTENDED_SHARE = args.share
     app = QApplication.instance() or QApplication([])
     tmp = tempfile.TemporaryDirectory()
     folder, label = in_thread(lambda: _model_folder(args, tmp.name))
@@ -131,6 +126,8 @@ def main(argv=None) -> int:
     ctx = AppContext(settings=QSettings(os.path.join(tmp.name, "s.ini"), QSettings.IniFormat))
     win = QMainWindow()
     panel = ReversePanel(ctx)
+    if args.share is not None:
+        panel.pacer.share = args.share
     win.setCentralWidget(panel)
     win.resize(1280, 760)
     win.show()
@@ -189,16 +186,37 @@ def main(argv=None) -> int:
         wall = ended[0] - t0
         return {"wall": wall, "gaps": g, "fps": len(shown) / wall, "gui_share": gui_cpu / wall}
 
+    def sampler_only() -> float:
+        """The same run as the CLI makes it: ``make_sampler`` exhausted in a thread, no Qt."""
+        from diffusion_gui.commands import make_sampler
+
+        def loop():
+            gen, _ = make_sampler(model, sampler="ddpm", steps=args.steps, batch=args.batch, seed=0)
+            t0 = time.perf_counter()
+            for _ in gen:
+                pass
+            return time.perf_counter() - t0
+        return in_thread(loop)
+
     bare()
-    gui(False)                              # warm up both
+    sampler_only()
+    gui(False)                              # warm up all three
     idle = probed(seconds=1.0)
     bare_cpu.clear()
     worker_cpu.clear()
-    b_times, runs, probed_runs = [], [], []
+    # (a) interleaved: bare, CLI sampler, GUI run, bare; each ratio against the mean of the two
+    # bare runs around it (the machine's speed drifts by several per cent within seconds)
+    b_times, s_times, runs = [], [], []
+    r_gui, r_cli = [], []
     for _ in range(args.repeat):
-        b_times.append(bare())
-        runs.append(gui(False))             # (a): no probe, nothing but the panel
-        probed_runs.append(gui(True))       # (b): the same run with the 5 ms probe
+        b0 = bare()
+        s_times.append(sampler_only())
+        runs.append(gui(False))
+        b1 = bare()
+        b_times += [b0, b1]
+        r_cli.append((b0 + b1) / 2 / s_times[-1])
+        r_gui.append((b0 + b1) / 2 / runs[-1]["wall"])
+    probed_runs = [gui(True) for _ in range(max(1, args.repeat // 2))]    # (b)
     pacing = panel.pacer.share
     panel.shutdown()
     ctx.shutdown()
@@ -212,27 +230,27 @@ def main(argv=None) -> int:
     p99 = stalls[int(0.99 * (len(stalls) - 1))] if stalls else float("nan")
     print(f"model: {label}; batch {args.batch}, {args.steps} network evaluations per run "
           f"(DDPM strided, T = {T}); torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{frame_pacer.usable_cores()} usable cores; Qt platform {app.platformName()}")
-    print("live frames: " + (f"paced to {pacing:.1%} of the GUI thread (it competes with torch "
-                             f"for the cores)" if pacing else "not paced (a core is free)"))
-    print(f"(a) bare UNet loop : median {b:.3f} s  ({args.steps / b:.1f} steps/s)  min {min(b_times):.3f} s")
-    print(f"    GUI worker     : median {g:.3f} s  ({args.steps / g:.1f} steps/s)  "
-          f"min {min(r['wall'] for r in runs):.3f} s")
-    print(f"    throughput GUI / bare = {b / g:.3f} (median), "
-          f"{min(b_times) / min(r['wall'] for r in runs):.3f} (min)   target >= 0.95")
-    print(f"    per run, side by side: "
-          + ", ".join(f"{bt / r['wall']:.3f}" for bt, r in zip(b_times, runs)))
+          f"{len(os.sched_getaffinity(0))} usable cores; Qt platform {app.platformName()}")
+    print("live frames: " + (f"paced to {pacing:.1%} of the GUI thread's time" if pacing
+                             else "not paced (up to 30 a second)"))
+    print(f"(a) bare UNet loop : median {b:.3f} s  ({args.steps / b:.1f} steps/s)")
+    print(f"    CLI sampler    : median {statistics.median(s_times):.3f} s")
+    print(f"    GUI worker     : median {g:.3f} s  ({args.steps / g:.1f} steps/s)")
+    print(f"    throughput GUI / bare = {statistics.median(r_gui):.3f} (median of {len(r_gui)} "
+          f"interleaved runs)   target >= 0.95")
+    print("        per run: " + " ".join(f"{r:.3f}" for r in r_gui))
+    print(f"    CLI sampler / bare    = {statistics.median(r_cli):.3f} (the sampler's own maths, no "
+          f"GUI);  GUI / CLI = {statistics.median(r_gui) / statistics.median(r_cli):.3f}")
     print(f"    live frames shown: {med(runs, 'fps'):.1f} per second; GUI thread CPU: "
           f"{med(runs, 'gui_share'):.1%} of the run's wall clock")
-    wc_a = worker_cpu[0::2]                 # runs without the probe
-    bc, wc = statistics.median(bare_cpu), statistics.median(wc_a)
+    bc, wc = statistics.median(bare_cpu), statistics.median(worker_cpu[:len(runs)])
     print(f"    CPU time of the sampling thread: bare {bc:.3f} s, GUI worker {wc:.3f} s,"
           f" bare / worker = {bc / wc:.3f}")
-    print(f"    with the 5 ms probe running too: GUI / bare = {b / med(probed_runs, 'wall'):.3f}"
+    print(f"(b) GUI event-loop stall during {len(probed_runs)} runs (5 ms probe, {len(all_gaps)} "
+          f"ticks): longest {max(stalls):.1f} ms, p99 {p99:.1f} ms, median "
+          f"{statistics.median(stalls):.1f} ms   target <= 50 ms")
+    print(f"    throughput with the probe running: GUI / bare = {b / med(probed_runs, 'wall'):.3f}"
           f" ({med(probed_runs, 'fps'):.1f} frames per second)")
-    print(f"(b) GUI event-loop stall during runs (5 ms probe, {len(all_gaps)} ticks): "
-          f"longest {max(stalls):.1f} ms, p99 {p99:.1f} ms, median {statistics.median(stalls):.1f} ms"
-          f"   target <= 50 ms")
     idle_st = [x - 5.0 for x in idle]
     print(f"    idle machine floor (no run, 1 s): longest {max(idle_st):.1f} ms, "
           f"median {statistics.median(idle_st):.1f} ms")

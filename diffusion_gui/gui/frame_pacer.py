@@ -1,40 +1,24 @@
 """Pacing of live frames: showing them may cost the GUI thread only a set share of its time.
 
-Where torch's intra-op threads take every core (2 threads on a 2-core laptop), the GUI thread
-paints on a core the sampler needs: every millisecond it spends on a frame stalls one of torch's
-OpenMP threads, and the other waits for it at the next barrier. Painting 30 live frames a second
-(about 2 ms of GUI time each) made sampling 15 % slower than a bare loop
-(``benchmarks/reverse_live.py``). :class:`FramePacer` measures the GUI thread's CPU time
-between live frames and lowers the frame rate until that time stays within ``share`` of the wall
-clock (never below ``min_rate``). Where a core is free for the GUI thread (:func:`gui_competes`
-is False: more cores than torch threads, or the model is on a GPU) it keeps ``max_rate``.
+Every millisecond the GUI thread spends on a live frame slows the sampler in the worker thread
+down: (1) the GUI thread holds the GIL for most of it (its Python and the Qt calls made from
+Python, painting included), and the worker needs the GIL between any two torch operations of a
+UNet call; (2) where torch's intra-op threads take every core (2 threads on a 2-core laptop), it
+also runs on a core an OpenMP thread needs, and the other one waits for it at the next barrier.
+Measured with ``benchmarks/reverse_live.py`` (2 cores): 25 live frames a second, about 2 ms of
+GUI time each, made sampling 10 % (a core free for the GUI) to 15 % (torch on both cores) slower
+than a bare UNet loop. :class:`FramePacer` measures the GUI thread's CPU time per live frame and
+lowers the frame rate until the frames take at most ``share`` of the wall clock (never below
+``min_rate``).
 """
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 
-#: The GUI thread's share of wall-clock time live frames may take while the GUI competes with
-#: torch for the cores (0.025: 25 ms a second).
-CONTENDED_SHARE = 0.025
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
-def gui_competes(device: str = "cpu") -> bool:
-    """True when sampling on ``device`` keeps every core busy, so that the GUI thread's work
-    slows it down: a CPU model with torch using as many threads as there are usable cores."""
-    if not str(device).startswith("cpu"):
-        return False
-    import torch
-    return torch.get_num_threads() >= usable_cores()
+#: The GUI thread's share of wall-clock time live frames may take during a run (0.02: 20 ms a
+#: second, about 10 frames of the reverse panel on a 2-core laptop).
+GUI_SHARE = 0.02
 
 
 class FramePacer:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from diffusion_gui.gui.frame_pacer import FramePacer, gui_competes, usable_cores
+from diffusion_gui.gui.frame_pacer import FramePacer
 
 
 class Clocks:
@@ -73,14 +73,3 @@ def test_bad_bounds_are_refused():
         FramePacer(max_rate=10, min_rate=20)
     with pytest.raises(ValueError):
         FramePacer(min_rate=0)
-
-
-def test_gui_competes_only_for_a_cpu_model_using_every_core(monkeypatch):
-    torch = pytest.importorskip("torch")
-    cores = usable_cores()
-    assert cores >= 1
-    monkeypatch.setattr(torch, "get_num_threads", lambda: cores)
-    assert gui_competes("cpu")
-    assert not gui_competes("cuda:0")
-    monkeypatch.setattr(torch, "get_num_threads", lambda: max(1, cores - 1))
-    assert gui_competes("cpu") == (cores == 1)

@@ -164,7 +164,7 @@ def test_live_numbers_change_at_most_text_rate_and_the_end_shows_them_all(qtbot,
     """The pictures follow every live frame; the numbers beside them (formula, β/σ/ᾱ, captions,
     progress line) at most TEXT_RATE times a second; the final frame shows all of them."""
     from diffusion_gui.gui.panels import reverse
-    monkeypatch.setattr(reverse, "gui_competes", lambda device: False)   # no pacing: 30 fps
+    monkeypatch.setattr(panel.pacer, "share", None)   # no pacing: up to 30 frames a second
     slow = Wrapped(model, delay=0.04)
     _set_model(ctx, slow)
     _configure(panel, "ddpm", batch=2)

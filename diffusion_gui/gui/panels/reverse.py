@@ -7,11 +7,11 @@ seed. A :class:`~diffusion_gui.gui.workers.GeneratorWorker` iterates it on a QTh
 - every item is checked for NaN / infinity (the run stops with a message, nothing garbled is
   shown) and, if the trajectory plan keeps that step, converted to uint8 and recorded;
 - the display is fed latest-wins at most :data:`LIVE_RATE` frames per second; x_t and x0_pred are
-  converted to uint8 (``to_uint8`` + ``tile``) only for a frame that is recorded or shown. Where
-  the GUI thread competes with torch for the cores, a :class:`~..frame_pacer.FramePacer` lowers
-  the rate so that live frames take at most :data:`~..frame_pacer.CONTENDED_SHARE` of the GUI
-  thread's time (their painting would otherwise slow the sampler down); the numbers beside the
-  pictures change at most :data:`TEXT_RATE` times a second.
+  converted to uint8 (``to_uint8`` + ``tile``) only for a frame that is recorded or shown. A
+  :class:`~..frame_pacer.FramePacer` lowers the rate so that live frames take at most
+  :data:`~..frame_pacer.GUI_SHARE` of the GUI thread's time (the GUI thread's work holds the GIL
+  the sampler needs, and on a small machine a core too); the numbers beside the pictures change
+  at most :data:`TEXT_RATE` times a second.
 
 **Trajectory memory.** Frames are stored as uint8 ``[B, H, W, C]`` (x_t and x0_pred), at most
 :data:`TRAJECTORY_BUDGET_MB` MB per run. When a run has more frames than fit, the plan (fixed at
@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QFrame, Q
                                QWidget)
 
 from ...core.images import tile, to_uint8
-from ..frame_pacer import CONTENDED_SHARE, FramePacer, gui_competes
+from ..frame_pacer import GUI_SHARE, FramePacer
 from ..image_view import ImageView, Thumbnail
 from ..model_picker import ModelPicker
 from ..style import heading
@@ -48,7 +48,7 @@ from ..workers import run_job
 TRAJECTORY_BUDGET_MB = 256
 #: Live frames per second, at most.
 LIVE_RATE = 30.0
-#: During a run, the numbers around the pictures (captions, β/σ/ᾱ, the update formula, the
+#: During a run, the numbers around the pictures (t, captions, β/σ/ᾱ, the update formula, the
 #: progress line) change at most this often: nobody reads numbers that change 30 times a second,
 #: and laying out their rich text was a third of a live frame's cost to the GUI thread. A paused,
 #: stopped, finished or scrubbed frame always shows all of them.
@@ -408,14 +408,6 @@ def _select_data(combo: QComboBox, value):
     combo.setCurrentIndex(0)
 
 
-def _device(model) -> str:
-    """The device of the model's weights ("cpu", "cuda:0", ...)."""
-    try:
-        return str(next(model.unet.parameters()).device)
-    except (AttributeError, StopIteration, TypeError):
-        return "cpu"
-
-
 def _fmt_s(s) -> str:
     if s is None or not math.isfinite(s):
         return "–"
@@ -442,7 +434,7 @@ class ReversePanel(QWidget):
         self._retired: list = []        # cancelled jobs whose thread may still be finishing
         self._shown_step = None
         self._text_at = -1e9            # when the live numbers were last updated (TEXT_RATE)
-        self.pacer = FramePacer(LIVE_RATE)
+        self.pacer = FramePacer(LIVE_RATE, share=GUI_SHARE)
         self._last_message = ""
         #: trajectory memory bound of one run, in bytes (see the module docstring)
         self.budget_bytes = TRAJECTORY_BUDGET_MB * 2 ** 20
@@ -822,7 +814,6 @@ class ReversePanel(QWidget):
         self._run = run
         self._state = "stepping" if steps else "running"
         self._shown_step = None
-        self.pacer.share = CONTENDED_SHARE if gui_competes(_device(model)) else None
         run.job = run_job(run.make_gen, run.convert, observe=run.observe, max_rate=self.pacer.start(),
                           error_text=_error_text, steps=steps,
                           on_progress=lambda p, r=run: self._on_progress(r, p),
@@ -941,18 +932,18 @@ class ReversePanel(QWidget):
 
     # ================================================================ display
     def _show(self, f: Frame, xt, x0, text: bool = True):
-        """Display one frame: the grids and t; with ``text``, also the step's numbers (captions,
+        """Display one frame: the grids; with ``text``, also t and the step's numbers (captions,
         β, σ, ᾱ) and the update formula."""
         old = self.xt_view.image()
         self.xt_view.set_image(xt)
         if old is None or old.shape[:2] != xt.shape[:2]:
             self._fit_views()
         self.x0_view.set_image(x0)
+        if not text:
+            return
         run = self._run
         T = run.T if run is not None else 0
         self.t_label.setText(f"t = {f.t}" + (f" / {T}" if T else ""))
-        if not text:
-            return
         m_t, s_t, m_0, s_0 = f.stats
         self.xt_view.set_caption(f"mean {m_t:+.3f}   std {s_t:.3f}")
         self.x0_view.set_caption(f"mean {m_0:+.3f}   std {s_0:.3f}")
