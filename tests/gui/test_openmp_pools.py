@@ -30,7 +30,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = textwrap.dedent(r"""
-    import json, os, sys, tempfile, threading
+    import json, os, sys, tempfile
     sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     sys.path.insert(0, os.path.join(ROOT, "tests"))
 
@@ -47,18 +47,13 @@ SCRIPT = textwrap.dedent(r"""
                 pass
         return n
 
-    import soak
     from soak import Soak, spin, wait_until
+    from reverse_live import in_thread
     import tiny_models
 
     # the tiny checkpoints are built (torch ops) in a thread that ends, like any job
     real_make = tiny_models.make_checkpoint
-    def made_in_thread(*a, **k):
-        out = {}
-        th = threading.Thread(target=lambda: out.setdefault("v", real_make(*a, **k)))
-        th.start(); th.join()
-        return out["v"]
-    tiny_models.make_checkpoint = made_in_thread
+    tiny_models.make_checkpoint = lambda *a, **k: in_thread(lambda: real_make(*a, **k))
 
     s = Soak(tempfile.mkdtemp(), steps=5)
     import torch
