@@ -1,10 +1,16 @@
 """Gaussian diffusion: the forward process q and the reverse-step maths of p (DDPM, DDIM).
 
 Every method takes ``i``, a LongTensor ``[B]`` of array indices: index ``i`` is the paper's step
-``t = i + 1`` (so ``i = 0`` is the last reverse step, which produces ``x_0``). Images are float
-tensors ``[B, C, H, W]``, nominally in ``[-1, 1]``.
+``t = i + 1`` (so ``i = 0`` is the last reverse step, which produces ``x_0``). ``i`` may also be a
+Python ``int``, one index for the whole batch, as the samplers pass it: the coefficients are then
+Python floats (per-sample coefficients that would be ``[B, 1, 1, 1]`` become scalars), which saves
+the gathers and casts of a tensor index at every step. Images are float tensors ``[B, C, H, W]``,
+nominally in ``[-1, 1]``.
 """
 from __future__ import annotations
+
+import math
+import numbers
 
 import torch
 
@@ -14,12 +20,30 @@ VARIANCE_TYPES = ("fixed_small", "fixed_large")
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
 
 
-def _index(i, x: torch.Tensor) -> torch.Tensor:
+def _index(i, x: torch.Tensor):
+    """An integer stays a Python ``int`` (one index for the whole batch); anything else becomes a
+    LongTensor ``[B]`` matching ``x``'s batch."""
+    if isinstance(i, numbers.Integral) and not isinstance(i, bool):
+        return int(i)
+    return _batch_index(i, x)
+
+
+def _batch_index(i, x: torch.Tensor) -> torch.Tensor:
     """Accept an int or a tensor of indices; return LongTensor ``[B]`` matching ``x``'s batch."""
     i = torch.as_tensor(i, dtype=torch.long).reshape(-1)
     if i.numel() == 1 and x.shape[0] != 1:
         i = i.expand(x.shape[0])
     return i
+
+
+def _expand(v, x: torch.Tensor):
+    """A per-sample coefficient ``[B, 1, ...]`` expanded to ``x``'s shape; a float stays a float."""
+    return v.expand_as(x) if torch.is_tensor(v) else v
+
+
+def _sqrt_pos(v):
+    """``sqrt(max(v, 0))`` of a float or elementwise of a tensor."""
+    return v.clamp(min=0).sqrt() if torch.is_tensor(v) else math.sqrt(max(v, 0.0))
 
 
 class GaussianDiffusion:
@@ -69,12 +93,13 @@ class GaussianDiffusion:
         return extract(s.sqrt_alphas, i, x_prev) * x_prev + extract(s.sqrt_betas, i, x_prev) * noise
 
     def q_posterior(self, x0: torch.Tensor, x_t: torch.Tensor, i):
-        """q(x_{t-1} | x_t, x_0): ``(mean, variance, log_variance_clipped)``, each ``[B, ...]``."""
+        """q(x_{t-1} | x_t, x_0): ``(mean, variance, log_variance_clipped)``, each ``[B, ...]``
+        (the variances Python floats for an ``int`` ``i``)."""
         i = _index(i, x_t)
         s = self.schedule
         mean = extract(s.posterior_mean_coef1, i, x_t) * x0 + extract(s.posterior_mean_coef2, i, x_t) * x_t
-        var = extract(s.posterior_variance, i, x_t).expand_as(x_t)
-        logvar = extract(s.posterior_log_variance_clipped, i, x_t).expand_as(x_t)
+        var = _expand(extract(s.posterior_variance, i, x_t), x_t)
+        logvar = _expand(extract(s.posterior_log_variance_clipped, i, x_t), x_t)
         return mean, var, logvar
 
     # ---------------------------------------------------------------- conversions
@@ -114,24 +139,54 @@ class GaussianDiffusion:
 
     # ---------------------------------------------------------------- reverse process p
     def p_mean_variance(self, model_output: torch.Tensor, x_t: torch.Tensor, i, clip_x0: bool = False):
-        """p(x_{t-1} | x_t): ``(mean, variance, log_variance, x0_pred)``, each ``[B, ...]``.
+        """p(x_{t-1} | x_t): ``(mean, variance, log_variance, x0_pred)``, each ``[B, ...]`` (the
+        variances Python floats for an ``int`` ``i``).
 
         The mean is the posterior mean q(x_{t-1} | x_t, x0_pred) (DDPM eq. 7 with x_0 predicted).
         """
         i = _index(i, x_t)
         x0, _ = self.x0_and_eps(model_output, x_t, i, clip_x0)
         mean, _, _ = self.q_posterior(x0, x_t, i)
-        var = extract(self.model_variance, i, x_t).expand_as(x_t)
-        logvar = extract(self.model_log_variance, i, x_t).expand_as(x_t)
+        var = _expand(extract(self.model_variance, i, x_t), x_t)
+        logvar = _expand(extract(self.model_log_variance, i, x_t), x_t)
         return mean, var, logvar, x0
+
+    def p_sample_step(self, mean: torch.Tensor, log_variance, i, noise: torch.Tensor | None):
+        """x_{t-1} = mean + exp(log_variance / 2) z, from :meth:`p_mean_variance`'s mean and
+        log-variance (DDPM Algorithm 2, line 4); at ``i == 0`` the mean itself (``noise`` is then
+        not used and may be None)."""
+        if isinstance(i, int):
+            return mean if i == 0 else mean + math.exp(0.5 * log_variance) * noise
+        i = _batch_index(i, mean)
+        if noise is None:
+            if bool((i != 0).any()):
+                raise ValueError("p_sample_step needs noise where i > 0")
+            return mean
+        nonzero = (i != 0).to(mean.dtype).reshape(-1, *([1] * (mean.ndim - 1)))
+        return mean + nonzero * torch.exp(0.5 * log_variance) * noise
 
     def ddpm_step(self, model_output: torch.Tensor, x_t: torch.Tensor, i, noise: torch.Tensor,
                   clip_x0: bool = False) -> torch.Tensor:
         """Ancestral step x_t -> x_{t-1} = mean + sigma_t z (DDPM Algorithm 2); at ``i == 0`` the mean."""
         i = _index(i, x_t)
         mean, _, logvar, _ = self.p_mean_variance(model_output, x_t, i, clip_x0)
-        nonzero = (i != 0).to(x_t.dtype).reshape(-1, *([1] * (x_t.ndim - 1)))
-        return mean + nonzero * torch.exp(0.5 * logvar) * noise
+        return self.p_sample_step(mean, logvar, i, noise)
+
+    def _ddim_alpha_bars(self, i, i_prev, x: torch.Tensor):
+        """``(abar at i, abar at i_prev)``, with ``abar = 1`` at ``i_prev == -1``."""
+        s = self.schedule
+        if isinstance(i, int) and isinstance(i_prev, int):
+            return float(s.alpha_bars[i]), (1.0 if i_prev < 0 else float(s.alpha_bars[i_prev]))
+        i, i_prev = _batch_index(i, x), _batch_index(i_prev, x)
+        abar_ext = torch.cat([torch.ones(1, dtype=torch.float64), s.alpha_bars])
+        return extract(s.alpha_bars, i, x), extract(abar_ext, i_prev + 1, x)
+
+    def ddim_sigma(self, i, i_prev, eta: float, x: torch.Tensor):
+        """The DDIM step's noise std (Song et al. 2021, eq. 16):
+        ``eta sqrt((1 - abar_prev) / (1 - abar_t) (1 - abar_t / abar_prev))``; a float for ``int``
+        indices, else ``[B, 1, ...]``."""
+        abar_t, abar_prev = self._ddim_alpha_bars(_index(i, x), _index(i_prev, x), x)
+        return eta * _sqrt_pos((1 - abar_prev) / (1 - abar_t) * (1 - abar_t / abar_prev))
 
     def ddim_step(self, model_output: torch.Tensor, x_t: torch.Tensor, i, i_prev, eta: float = 0.0,
                   noise: torch.Tensor | None = None, clip_x0: bool = False) -> torch.Tensor:
@@ -140,16 +195,17 @@ class GaussianDiffusion:
         ``i_prev == -1`` means ``alpha_bar = 1`` (the clean image). ``eta = 0`` is deterministic,
         ``eta = 1`` matches the ancestral DDPM posterior variance.
         """
-        i = _index(i, x_t)
-        i_prev = _index(i_prev, x_t)
-        s = self.schedule
-        x0, eps = self.x0_and_eps(model_output, x_t, i, clip_x0)
-        abar_t = extract(s.alpha_bars, i, x_t)
-        abar_ext = torch.cat([torch.ones(1, dtype=torch.float64), s.alpha_bars])
-        abar_prev = extract(abar_ext, i_prev + 1, x_t)
-        sigma = eta * ((1 - abar_prev) / (1 - abar_t) * (1 - abar_t / abar_prev)).clamp(min=0).sqrt()
-        direction = (1 - abar_prev - sigma ** 2).clamp(min=0).sqrt() * eps
-        x_prev = abar_prev.sqrt() * x0 + direction
+        x0, eps = self.x0_and_eps(model_output, x_t, _index(i, x_t), clip_x0)
+        return self.ddim_update(x0, eps, i, i_prev, eta, noise)
+
+    def ddim_update(self, x0: torch.Tensor, eps: torch.Tensor, i, i_prev, eta: float = 0.0,
+                    noise: torch.Tensor | None = None) -> torch.Tensor:
+        """The DDIM step from the predicted ``x0`` and ``eps`` (:meth:`x0_and_eps`):
+        ``sqrt(abar_prev) x0 + sqrt(1 - abar_prev - sigma^2) eps + sigma z``."""
+        i, i_prev = _index(i, x0), _index(i_prev, x0)
+        _, abar_prev = self._ddim_alpha_bars(i, i_prev, x0)
+        sigma = self.ddim_sigma(i, i_prev, eta, x0)
+        x_prev = abar_prev ** 0.5 * x0 + _sqrt_pos(1 - abar_prev - sigma ** 2) * eps
         if eta > 0:
             if noise is None:
                 raise ValueError("ddim_step with eta > 0 needs noise")

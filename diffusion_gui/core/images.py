@@ -292,18 +292,21 @@ def load_image(path, *, channels: str | None = None, max_side: int | None = None
     return torch.from_numpy(to_float_array(img))
 
 
-def to_uint8(x) -> np.ndarray:
+def to_uint8(x, *, scratch: bool = False) -> np.ndarray:
     """Float images in ``[-1, 1]`` -> uint8, channels last.
 
     x: a torch tensor or numpy array ``[C, H, W]`` or ``[B, C, H, W]``. Returns ``[H, W, C]`` or
     ``[B, H, W, C]``; values are clamped to ``[-1, 1]`` and rounded (-1 -> 0, 1 -> 255); NaN -> 0.
+    ``scratch=True``: the caller knows that ``x`` is float32 with no NaN or infinity and lets its
+    values be overwritten (no copy, no NaN pass); the result is the same.
     """
     if hasattr(x, "detach"):       # a torch tensor, without importing torch
         x = x.detach().to("cpu").float().numpy()
     a = np.asarray(x, dtype=np.float32)
     if a.ndim not in (3, 4):
         raise ValueError(f"expected [C, H, W] or [B, C, H, W], got shape {a.shape}")
-    a = np.nan_to_num(a, nan=-1.0, posinf=1.0, neginf=-1.0)   # a copy: x is not modified
+    if not scratch:
+        a = np.nan_to_num(a, nan=-1.0, posinf=1.0, neginf=-1.0)   # a copy: x is not modified
     return np.ascontiguousarray(np.moveaxis(to_uint8_inplace(a), -3, -1))
 
 

@@ -10,6 +10,7 @@ where ``i = t - 1`` is the index of the original (training) schedule.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
@@ -95,13 +96,12 @@ def ddpm_sample(model: Model, diffusion: GaussianDiffusion, shape, *, num_steps:
     n = len(visit)
     for k, j in enumerate(visit):
         i_orig = int(to_model[j]) if to_model is not None else j
-        i_model = torch.full((shape[0],), i_orig, dtype=torch.long, device=device)
-        i_step = torch.full((shape[0],), j, dtype=torch.long, device=device)
-        out = model(x, i_model)
-        x0 = d.x0_and_eps(out, x, i_step, clip_x0)[0]
-        sigma = float(d.model_variance[j].sqrt()) if j > 0 else 0.0
+        out = model(x, torch.full((shape[0],), i_orig, dtype=torch.long, device=device))
+        # j: an int, so the step's coefficients are Python floats (diffusion.py)
+        mean, _, logvar, x0 = d.p_mean_variance(out, x, j, clip_x0)
+        sigma = math.exp(0.5 * logvar) if j > 0 else 0.0
         yield StepOutput(i_orig + 1, x, x0, k, n, float(d.schedule.betas[j]), sigma)
-        x = d.ddpm_step(out, x, i_step, _noise(x.shape, generator, device, dtype), clip_x0)
+        x = d.p_sample_step(mean, logvar, j, _noise(x.shape, generator, device, dtype) if j > 0 else None)
     yield StepOutput(0, x, x, n, n)
 
 
@@ -118,15 +118,13 @@ def ddim_sample(model: Model, diffusion: GaussianDiffusion, shape, *, num_steps:
     abar = diffusion.schedule.alpha_bars
     for k, i in enumerate(visit):
         i_prev = visit[k + 1] if k + 1 < n else -1
-        it = torch.full((shape[0],), i, dtype=torch.long, device=device)
-        out = model(x, it)
-        x0 = diffusion.x0_and_eps(out, x, it, clip_x0)[0]
-        a_prev = float(abar[i_prev]) if i_prev >= 0 else 1.0
-        a_t = float(abar[i])
-        sigma = eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)) ** 0.5
-        yield StepOutput(i + 1, x, x0, k, n, float(1 - a_t / a_prev), sigma)
+        out = model(x, torch.full((shape[0],), i, dtype=torch.long, device=device))
+        x0, eps = diffusion.x0_and_eps(out, x, i, clip_x0)   # i: an int (diffusion.py)
+        a_t, a_prev = float(abar[i]), (float(abar[i_prev]) if i_prev >= 0 else 1.0)
+        sigma = diffusion.ddim_sigma(i, i_prev, eta, x)
+        yield StepOutput(i + 1, x, x0, k, n, 1 - a_t / a_prev, sigma)
         noise = _noise(x.shape, generator, device, dtype) if eta > 0 else None
-        x = diffusion.ddim_step(out, x, it, i_prev, eta, noise, clip_x0)
+        x = diffusion.ddim_update(x0, eps, i, i_prev, eta, noise)
     yield StepOutput(0, x, x, n, n)
 
 

@@ -24,12 +24,16 @@ _DEFAULT_RANGES = {
 }
 
 
-def extract(coef: torch.Tensor, i: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def extract(coef: torch.Tensor, i, x: torch.Tensor):
     """Gather per-timestep coefficients for a batch and broadcast them against ``x``.
 
-    coef: float64 ``[T]``; i: LongTensor ``[B]`` of indices (``i = t - 1``); x: ``[B, ...]``.
-    Returns ``[B, 1, ..., 1]`` in ``x``'s dtype and device.
+    coef: float64 ``[T]``; i: LongTensor ``[B]`` of indices (``i = t - 1``), or a Python ``int``,
+    one index for the whole batch (what samplers use); x: ``[B, ...]``.
+    Returns ``[B, 1, ..., 1]`` in ``x``'s dtype and device; for an ``int`` a Python ``float``,
+    which broadcasts against ``x`` just the same (and costs no tensor operations).
     """
+    if isinstance(i, int):
+        return float(coef[i])
     i = torch.as_tensor(i, dtype=torch.long, device=coef.device).reshape(-1)
     out = coef[i].to(device=x.device, dtype=x.dtype)
     return out.reshape(out.shape[0], *([1] * (x.ndim - 1)))

@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from .diffusion import GaussianDiffusion, _index
+from .diffusion import GaussianDiffusion, _batch_index
 from .schedule import extract
 
 Model = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -98,7 +98,7 @@ def vb_terms_bpd(diffusion: GaussianDiffusion, model_output: torch.Tensor, x0: t
     For ``i == 0``: the decoder ``-mean_dims log p(x_0 | x_1) / ln 2``, a discretized Gaussian at
     the model mean with standard deviation ``exp(0.5 * model_log_variance[0])``.
     """
-    i = _index(i, x_t).to(x_t.device)
+    i = _batch_index(i, x_t).to(x_t.device)
     acc = _acc(x_t)
     x0, x_t, model_output = x0.to(acc), x_t.to(acc), model_output.to(acc)
     true_mean, _, true_logvar = diffusion.q_posterior(x0, x_t, i)

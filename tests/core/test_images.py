@@ -325,6 +325,15 @@ def test_to_uint8_clamps_and_rounds():
         to_uint8(np.zeros((4, 5)))
 
 
+def test_to_uint8_scratch_gives_the_same_bytes_in_place():
+    x = np.random.default_rng(0).normal(0, 1.5, (3, 2, 5, 7)).astype(np.float32)
+    want = to_uint8(x)
+    assert np.array_equal(want, to_uint8(x.copy()))            # x itself is left alone
+    buf = x.copy()
+    assert np.array_equal(to_uint8(buf, scratch=True), want)
+    assert not np.array_equal(buf, x)                           # ... the scratch buffer is used
+
+
 def test_tile_and_enlarge():
     imgs = np.stack([np.full((4, 3, 1), k, np.uint8) for k in range(5)])
     g = tile(imgs)                                     # 5 -> 3 columns, 2 rows

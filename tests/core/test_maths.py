@@ -120,3 +120,54 @@ def test_default_ranges_scale_with_T(T):
     assert float(e[0]) == pytest.approx(1e-4) and float(e[-1]) == pytest.approx(0.02)
     # scaling keeps the end of the chain near pure noise whatever T
     assert float(NoiseSchedule.from_name("linear", T).alpha_bars[-1]) < 1e-3
+
+
+@pytest.mark.parametrize("prediction", ["epsilon", "sample", "v_prediction"])
+@pytest.mark.parametrize("variance", ["fixed_small", "fixed_large"])
+def test_an_int_index_is_the_same_maths_as_a_batch_of_it(prediction, variance):
+    """Samplers pass one Python int for the whole batch (Python-float coefficients, no gathers);
+    every formula must give what a LongTensor [B] of that index gives."""
+    d = GaussianDiffusion(NoiseSchedule.from_name("cosine", 200), variance=variance,
+                          prediction_type=prediction)
+    g = torch.Generator().manual_seed(3)
+    x_t = torch.randn(4, 2, 3, 3, generator=g, dtype=torch.float64)
+    out = torch.randn(x_t.shape, generator=g, dtype=torch.float64)
+    noise = torch.randn(x_t.shape, generator=g, dtype=torch.float64)
+    for i in (0, 1, 57, 199):
+        it = torch.full((4,), i, dtype=torch.long)
+        for clip in (False, True):
+            for a, b in zip(d.x0_and_eps(out, x_t, i, clip), d.x0_and_eps(out, x_t, it, clip)):
+                torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+            mean, var, logvar, x0 = d.p_mean_variance(out, x_t, i, clip)
+            ref = d.p_mean_variance(out, x_t, it, clip)
+            torch.testing.assert_close(mean, ref[0], rtol=1e-12, atol=1e-12)
+            torch.testing.assert_close(x0, ref[3], rtol=1e-12, atol=1e-12)
+            assert isinstance(var, float) and isinstance(logvar, float)
+            assert var == pytest.approx(float(ref[1][0, 0, 0, 0]), rel=1e-12)
+            assert logvar == pytest.approx(float(ref[2][0, 0, 0, 0]), rel=1e-12)
+            torch.testing.assert_close(d.ddpm_step(out, x_t, i, noise, clip),
+                                       d.ddpm_step(out, x_t, it, noise, clip), rtol=1e-12, atol=1e-12)
+        for i_prev in (-1, 0, i // 2):
+            if i_prev >= i:
+                continue
+            for eta in (0.0, 0.5, 1.0):
+                torch.testing.assert_close(
+                    d.ddim_step(out, x_t, i, i_prev, eta, noise),
+                    d.ddim_step(out, x_t, it, torch.full((4,), i_prev), eta, noise),
+                    rtol=1e-12, atol=1e-12)
+                s_int = d.ddim_sigma(i, i_prev, eta, x_t)
+                s_ref = d.ddim_sigma(it, torch.full((4,), i_prev), eta, x_t)
+                assert s_int == pytest.approx(float(s_ref[0]), rel=1e-12, abs=1e-15)
+        torch.testing.assert_close(d.q_sample(x_t, i, noise), d.q_sample(x_t, it, noise),
+                                   rtol=1e-12, atol=1e-12)
+
+
+def test_p_sample_step_adds_no_noise_at_i_0_and_needs_it_elsewhere():
+    d = GaussianDiffusion(NoiseSchedule.from_name("linear", 10))
+    mean = torch.ones(2, 1, 2, 2)
+    assert d.p_sample_step(mean, -3.0, 0, None) is mean
+    assert torch.equal(d.p_sample_step(mean, -3.0, torch.zeros(2, dtype=torch.long), None), mean)
+    with pytest.raises(ValueError):
+        d.p_sample_step(mean, torch.full((2, 1, 1, 1), -3.0), torch.ones(2, dtype=torch.long), None)
+    z = torch.full_like(mean, 2.0)
+    torch.testing.assert_close(d.p_sample_step(mean, -3.0, 4, z), mean + math.exp(-1.5) * z)

@@ -105,11 +105,17 @@ def test_ddim_eta0_is_deterministic_given_x_T():
 def test_full_ddpm_equals_a_hand_written_loop_of_ddpm_step():
     d = GaussianDiffusion(NoiseSchedule.from_name("linear", 1000))
     got = run(ddpm_sample(_fixed, d, SHAPE, num_steps=None, generator=_gen(21)))
-    g = _gen(21)
-    x = torch.randn(SHAPE, generator=g)
-    for i in range(999, -1, -1):
-        it = torch.full((SHAPE[0],), i, dtype=torch.long)
-        # the sampler draws noise at every step, also at i = 0 where ddpm_step ignores it
-        x = d.ddpm_step(_fixed(x, it), x, it, torch.randn(SHAPE, generator=g))
+    ends = {}
+    for index in ("int", "tensor"):      # one index for the batch, or a LongTensor [B]
+        g = _gen(21)
+        x = torch.randn(SHAPE, generator=g)
+        for i in range(999, -1, -1):
+            it = torch.full((SHAPE[0],), i, dtype=torch.long)
+            # the sampler draws no noise at i = 0, where ddpm_step ignores it
+            noise = torch.randn(SHAPE, generator=g) if i > 0 else None
+            x = d.ddpm_step(_fixed(x, it), x, i if index == "int" else it, noise)
+        ends[index] = x
     assert torch.isfinite(got).all()
-    torch.testing.assert_close(got, x, rtol=0, atol=0)
+    torch.testing.assert_close(got, ends["int"], rtol=0, atol=0)
+    # the same maths with per-sample coefficients: equal up to float32 rounding
+    torch.testing.assert_close(got, ends["tensor"], rtol=1e-5, atol=1e-5)

@@ -49,10 +49,11 @@ TRAJECTORY_BUDGET_MB = 256
 #: Live frames per second, at most.
 LIVE_RATE = 30.0
 #: During a run, the numbers around the pictures (t, captions, β/σ/ᾱ, the update formula, the
-#: progress line) change at most this often: nobody reads numbers that change 30 times a second,
-#: and laying out their rich text was a third of a live frame's cost to the GUI thread. A paused,
-#: stopped, finished or scrubbed frame always shows all of them.
-TEXT_RATE = 5.0
+#: progress line and bar) change at most this often: nobody reads numbers that change 30 times a
+#: second, and laying out and painting their rich text costs the GUI thread about as much as a
+#: live picture (whose rate the pacer lowers to pay for them). A paused, stopped, finished or
+#: scrubbed frame always shows all of them.
+TEXT_RATE = 3.0
 MAX_BATCH = 64
 #: Thumbnails in the trajectory strip.
 FILM_FRAMES = 10
@@ -174,6 +175,7 @@ class ReverseRun:
         self._reset_rate = False
         self._cache = (None, None, None)
         self._stats_cache = (None, None)
+        self._pair_cache = (None, None)
         self._abar = None
 
     # ---- worker thread
@@ -223,23 +225,33 @@ class ReverseRun:
             self.traj.add(Frame(so.step, so.t, so.beta, so.sigma, self.alpha_bar(so.t), xt, x0,
                                 self._stats(so)))
 
-    def _stats(self, so) -> tuple:
-        """(mean, std) of x_t and of x0_pred in one go (one device sync). Any NaN or infinity in
-        either tensor makes these non-finite, so they double as the NaN check."""
-        if self._stats_cache[0] is not so:
+    def _pair(self, so):
+        """``so.x_t`` and ``so.x0_pred`` stacked ``[2, B, C, H, W]`` (one copy, cached per item),
+        so that the statistics and the uint8 conversion below each take one pass over both."""
+        if self._pair_cache[0] is not so:
             import torch
-            a, b = so.x_t, so.x0_pred
-            v = torch.stack([a.mean(), a.std(), b.mean(), b.std()]).double().tolist()
-            self._stats_cache = (so, tuple(v))
+            self._pair_cache = (so, torch.stack([so.x_t, so.x0_pred]).detach().to("cpu").float())
+        return self._pair_cache[1]
+
+    def _stats(self, so) -> tuple:
+        """(mean, std) of x_t and of x0_pred. Any NaN or infinity in either tensor makes these
+        non-finite, so they double as the NaN check."""
+        if self._stats_cache[0] is not so:
+            a = self._pair(so).numpy().reshape(2, -1)
+            with np.errstate(invalid="ignore", over="ignore"):   # a NaN or inf is reported, below
+                m, sd = a.mean(1), a.std(1, ddof=1)
+            self._stats_cache = (so, (float(m[0]), float(sd[0]), float(m[1]), float(sd[1])))
         return self._stats_cache[1]
 
     def _uint8(self, so):
-        if self._cache[0] is so:
-            return self._cache[1], self._cache[2]
-        xt = to_uint8(so.x_t)
-        x0 = xt if so.x0_pred is so.x_t else to_uint8(so.x0_pred)
-        self._cache = (so, xt, x0)
-        return xt, x0
+        if self._cache[0] is not so:
+            # the statistics first: the stacked copy, once they show it finite, is converted in place
+            finite = all(map(math.isfinite, self._stats(so)))
+            pair = self._pair(so)
+            both = to_uint8(pair.reshape(-1, *pair.shape[2:]).numpy(), scratch=finite)  # [2B, H, W, C]
+            b = pair.shape[1]
+            self._cache = (so, both[:b], both[b:])
+        return self._cache[1], self._cache[2]
 
     def alpha_bar(self, t: int) -> float:
         return 1.0 if t <= 0 or self._abar is None else float(self._abar[t - 1])
@@ -659,6 +671,7 @@ class ReversePanel(QWidget):
         film_row.setSpacing(6)
         for _ in range(FILM_FRAMES):
             fr = Thumbnail(key=-1, outline=C_XT, size_hint=(96, 110), min_size=56)  # key: frame
+            fr.shown = None        # (Frame, sample) on show, so that a refill repaints only news
             fr.clicked.connect(self._film_clicked)
             self.film.append(fr)
             film_row.addWidget(fr, 1)
@@ -854,9 +867,9 @@ class ReversePanel(QWidget):
         now = time.monotonic()
         text = f.step >= n or now - self._text_at >= 1.0 / TEXT_RATE
         self._show(f, p["xt"], p["x0"], text=text)
-        self._set_progress(min(f.step + 1, n), n)   # network calls done
         if text:
             self._text_at = now
+            self._set_progress(min(f.step + 1, n), n)   # network calls done
             rate = p["rate"]
             if f.step >= n:
                 self.progress_text.setText(f"done: {n} steps")
@@ -865,7 +878,8 @@ class ReversePanel(QWidget):
                                            f"{rate:.1f} steps/s   ·   ETA {_fmt_s(p['eta_s'])}"
                                            if rate > 0 else f"step {f.step + 1} / {n}")
         self._shown_step = f.step
-        if self._film_next is not None and f.step >= self._film_next:
+        # the strip catches up with the run at the numbers' rate, not with every picture
+        if text and self._film_next is not None and f.step >= self._film_next:
             self._fill_film(run.traj.snapshot(), live=True)
         self.frame_shown.emit(f.step)
         run.job.worker.set_max_rate(self.pacer.shown())
@@ -888,6 +902,8 @@ class ReversePanel(QWidget):
         self._state = "paused"
         n = run.traj.n_total - 1
         step = self._shown_step
+        if step is not None:
+            self._set_progress(min(step + 1, n), n)
         self.progress_text.setText(f"paused after step {step + 1} / {n}   ·   Step or Continue"
                                    if step is not None else "paused")
         self._enable_scrub(run)
@@ -905,6 +921,8 @@ class ReversePanel(QWidget):
             self.ctx.error.emit("Sampling stopped", msg)
         elif how == "stopped":
             k = frames[-1].step if frames else 0
+            if frames:
+                self._set_progress(k + 1, run.traj.n_total - 1)
             self.progress_text.setText(f"stopped after step {k + 1} / {run.traj.n_total - 1}"
                                        if frames else "stopped")
         if how == "finished" and run.kind == "denoise" and frames and frames[-1].t == 0:
@@ -985,6 +1003,7 @@ class ReversePanel(QWidget):
         if not frames or run is None:
             for fr in self.film:
                 fr.key = -1
+                fr.shown = None
                 fr.set_image(None)
                 fr.set_caption("")
             return
@@ -1002,12 +1021,16 @@ class ReversePanel(QWidget):
                 if live and target is not None and self._film_next is None:
                     self._film_next = target      # fill again once the run gets there
                 fr.key = -1
-                fr.set_image(None)
-                fr.set_caption("")
+                if fr.shown is not None:
+                    fr.shown = None
+                    fr.set_image(None)
+                    fr.set_caption("")
                 continue
-            fr.set_image(frames[k].xt[b])
             fr.key = k
-            fr.set_caption(f"t = {frames[k].t}")
+            if fr.shown != (frames[k], b):   # a live strip gains one frame at a time: repaint only it
+                fr.shown = (frames[k], b)
+                fr.set_image(frames[k].xt[b])
+                fr.set_caption(f"t = {frames[k].t}")
         self._mark_film(self.slider.value() if not live else -1)
         self.film_head.setText(f"<b>Trajectory of sample {b + 1}</b> &nbsp;<span style='color:#555'>"
                                f"x<sub>t</sub> at evenly spaced steps; click a frame to jump "
