@@ -133,16 +133,17 @@ class GeneratorWorker(QObject):
         pending = _NOTHING    # the latest item not yet emitted (it is always the current item)
         last = _NOTHING
         gen = None
+        ended = None          # (signal, args): the run's outcome, emitted last of all (below)
         self._converted = (_NOTHING, None)
         try:
             if self._cancel.is_set():
-                self.cancelled.emit(rid)
+                ended = (self.cancelled, (rid,))
                 return
             gen = self._make_gen()
             for item in gen:
                 self.items += 1
                 if self._cancel.is_set():
-                    self.cancelled.emit(rid)
+                    ended = (self.cancelled, (rid,))
                     return
                 last = item
                 if self._observe is not None:
@@ -166,20 +167,20 @@ class GeneratorWorker(QObject):
                     self._pause.wait()
                     last_emit = time.monotonic()
                 if self._cancel.is_set():
-                    self.cancelled.emit(rid)
+                    ended = (self.cancelled, (rid,))
                     return
             payload = None
             if last is not _NOTHING:
                 if pending is not _NOTHING:  # the last item is always shown
                     self._emit(rid, last, force=True)
                 payload = self._payload(last)
-            self.finished.emit(rid, self._finish(payload) if self._finish else payload)
+            ended = (self.finished, (rid, self._finish(payload) if self._finish else payload))
         except Exception as e:  # a failed run is reported, never raised into Qt
             msg = self._error_text(e) if self._error_text else None
             if msg is None:
                 msg = f"{type(e).__name__}: {e}"
                 traceback.print_exc()
-            self.failed.emit(rid, msg)
+            ended = (self.failed, (rid, msg))
         finally:
             if gen is not None and hasattr(gen, "close"):
                 try:
@@ -191,8 +192,16 @@ class GeneratorWorker(QObject):
             self._converted = (_NOTHING, None)
             app = QCoreApplication.instance()
             thread = QThread.currentThread()
-            if app is not None and thread is not app.thread():
-                self.moveToThread(app.thread())  # so that it is deleted in the GUI thread
+            moved = app is not None and thread is not app.thread()
+            if moved:
+                # so that it is deleted in the GUI thread. Before the outcome is emitted: this
+                # call holds the GIL while it takes Qt's locks, and a GUI thread reacting to the
+                # outcome (a connect or disconnect that asks Python for an override) holds a Qt
+                # lock while it waits for the GIL; at the same moment the two deadlocked.
+                self.moveToThread(app.thread())
+            if ended is not None:
+                ended[0].emit(*ended[1])
+            if moved:
                 thread.quit()                    # exec() returns at once: no GUI round trip
 
 
