@@ -172,8 +172,9 @@ class GaussianDiffusion:
         mean, _, logvar, _ = self.p_mean_variance(model_output, x_t, i, clip_x0)
         return self.p_sample_step(mean, logvar, i, noise)
 
-    def _ddim_alpha_bars(self, i, i_prev, x: torch.Tensor):
-        """``(abar at i, abar at i_prev)``, with ``abar = 1`` at ``i_prev == -1``."""
+    def ddim_alpha_bars(self, i, i_prev, x: torch.Tensor):
+        """``(abar at i, abar at i_prev)`` of a DDIM step, with ``abar = 1`` at ``i_prev == -1``:
+        floats for ``int`` indices, else ``[B, 1, ...]``."""
         s = self.schedule
         if isinstance(i, int) and isinstance(i_prev, int):
             return float(s.alpha_bars[i]), (1.0 if i_prev < 0 else float(s.alpha_bars[i_prev]))
@@ -185,7 +186,7 @@ class GaussianDiffusion:
         """The DDIM step's noise std (Song et al. 2021, eq. 16):
         ``eta sqrt((1 - abar_prev) / (1 - abar_t) (1 - abar_t / abar_prev))``; a float for ``int``
         indices, else ``[B, 1, ...]``."""
-        abar_t, abar_prev = self._ddim_alpha_bars(_index(i, x), _index(i_prev, x), x)
+        abar_t, abar_prev = self.ddim_alpha_bars(_index(i, x), _index(i_prev, x), x)
         return eta * _sqrt_pos((1 - abar_prev) / (1 - abar_t) * (1 - abar_t / abar_prev))
 
     def ddim_step(self, model_output: torch.Tensor, x_t: torch.Tensor, i, i_prev, eta: float = 0.0,
@@ -195,7 +196,7 @@ class GaussianDiffusion:
         ``i_prev == -1`` means ``alpha_bar = 1`` (the clean image). ``eta = 0`` is deterministic,
         ``eta = 1`` matches the ancestral DDPM posterior variance.
         """
-        x0, eps = self.x0_and_eps(model_output, x_t, _index(i, x_t), clip_x0)
+        x0, eps = self.x0_and_eps(model_output, x_t, i, clip_x0)
         return self.ddim_update(x0, eps, i, i_prev, eta, noise)
 
     def ddim_update(self, x0: torch.Tensor, eps: torch.Tensor, i, i_prev, eta: float = 0.0,
@@ -203,7 +204,7 @@ class GaussianDiffusion:
         """The DDIM step from the predicted ``x0`` and ``eps`` (:meth:`x0_and_eps`):
         ``sqrt(abar_prev) x0 + sqrt(1 - abar_prev - sigma^2) eps + sigma z``."""
         i, i_prev = _index(i, x0), _index(i_prev, x0)
-        _, abar_prev = self._ddim_alpha_bars(i, i_prev, x0)
+        _, abar_prev = self.ddim_alpha_bars(i, i_prev, x0)
         sigma = self.ddim_sigma(i, i_prev, eta, x0)
         x_prev = abar_prev ** 0.5 * x0 + _sqrt_pos(1 - abar_prev - sigma ** 2) * eps
         if eta > 0:

@@ -115,12 +115,11 @@ def ddim_sample(model: Model, diffusion: GaussianDiffusion, shape, *, num_steps:
     visit = _start(strided_indices(T, num_steps), start_t, T)
     x = _init(shape, x_start, generator, device, dtype)
     n = len(visit)
-    abar = diffusion.schedule.alpha_bars
     for k, i in enumerate(visit):
         i_prev = visit[k + 1] if k + 1 < n else -1
         out = model(x, torch.full((shape[0],), i, dtype=torch.long, device=device))
         x0, eps = diffusion.x0_and_eps(out, x, i, clip_x0)   # i: an int (diffusion.py)
-        a_t, a_prev = float(abar[i]), (float(abar[i_prev]) if i_prev >= 0 else 1.0)
+        a_t, a_prev = diffusion.ddim_alpha_bars(i, i_prev, x)
         sigma = diffusion.ddim_sigma(i, i_prev, eta, x)
         yield StepOutput(i + 1, x, x0, k, n, 1 - a_t / a_prev, sigma)
         noise = _noise(x.shape, generator, device, dtype) if eta > 0 else None
