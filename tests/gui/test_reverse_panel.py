@@ -587,3 +587,28 @@ def test_trajectory_strip_follows_the_clicked_sample(qtbot, panel):
     qtbot.mouseClick(shown[0], Qt.LeftButton)             # jump to the first frame
     assert panel.slider.value() == 0 and panel.t_label.text() == f"t = {T} / {T}"
     assert shown[0].current and not shown[-1].current
+
+
+# ------------------------------------------------------------------------------ recording in batches
+def test_kept_steps_are_recorded_in_batches_with_the_bytes_of_one_by_one(model):
+    """The worker records kept steps RECORD_BATCH at a time (and at the last step); every frame
+    holds exactly what converting that step alone gives."""
+    from diffusion_gui.core.images import to_uint8
+    from diffusion_gui.gui.panels import reverse
+
+    params = dict(sampler="ddpm", steps=None, eta=0.0, batch=3, seed=5, clip=None, variance=None)
+    run = reverse.ReverseRun(model, params)
+    items = []
+    for so in run.make_gen():
+        run.observe(so)
+        items.append(so)
+        n = len(items)
+        want = n if so.t == 0 else n - n % reverse.RECORD_BATCH
+        assert len(run.traj) == want                  # nothing converted between batches
+    frames = run.traj.snapshot()
+    assert [f.step for f in frames] == [so.step for so in items]
+    for f, so in zip(frames, items):
+        assert np.array_equal(f.xt, to_uint8(so.x_t)) and np.array_equal(f.x0, to_uint8(so.x0_pred))
+        m = so.x_t.double()
+        assert f.stats[0] == pytest.approx(float(m.mean()), abs=1e-5)
+        assert f.stats[1] == pytest.approx(float(m.std()), rel=1e-4)
