@@ -79,6 +79,65 @@ def median_ci(values, level=0.90, draws=4000, seed=0):
     return float(np.quantile(meds, a)), float(np.quantile(meds, 1 - a))
 
 
+def bracket_tools(model, shape, idx):
+    """``(bare_loop, bracketed)`` for ``model`` at ``shape`` over the timesteps ``idx``.
+
+    ``bare_loop()``: the floor, ``unet(x, t).sample`` for those timesteps, nothing else -> seconds.
+    ``bracketed(gen_factory, out)``: in the calling thread, one warm-up call (the thread's OpenMP
+    pool starts there), a bare loop, then the generator ``gen_factory()`` makes, timed from its
+    first item to its end (everything its consumer does per item included), then another bare
+    loop; fills ``out`` with ``warm``, ``b0``, ``s``, ``b1`` -> that generator, wrapped.
+    """
+    import torch
+
+    def bare_loop() -> float:
+        x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            for i in idx:
+                model.unet(x, torch.full((shape[0],), i, dtype=torch.long)).sample  # noqa: B018
+        return time.perf_counter() - t0
+
+    def bracketed(gen_factory, out: dict):
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            model.unet(torch.zeros(shape), torch.zeros(shape[0], dtype=torch.long))
+        out["warm"] = time.perf_counter() - t0
+        out["b0"] = bare_loop()
+        gen = gen_factory()
+
+        def timed():
+            t1 = time.perf_counter()
+            yield from gen
+            out["s"] = time.perf_counter() - t1
+            out["b1"] = bare_loop()
+        return timed()
+
+    return bare_loop, bracketed
+
+
+def show_panel(model, steps: int, batch: int, settings_path: str):
+    """A visible ReversePanel (1280 x 760 window) for ``model``, set to DDPM over ``steps``
+    strided steps, batch ``batch`` -> ``(ctx, window, panel)``."""
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QMainWindow
+
+    from diffusion_gui.gui.context import AppContext
+    from diffusion_gui.gui.panels.reverse import ReversePanel
+    ctx = AppContext(settings=QSettings(settings_path, QSettings.IniFormat))
+    win = QMainWindow()
+    panel = ReversePanel(ctx)
+    win.setCentralWidget(panel)
+    win.resize(1280, 760)
+    win.show()
+    ctx.model = model
+    ctx.model_changed.emit()
+    panel.sampler.setCurrentIndex(panel.sampler.findData("ddpm_strided"))
+    panel.steps.setValue(steps)
+    panel.batch.setValue(batch)
+    return ctx, win, panel
+
+
 def main(argv=None) -> int:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from sampling_overhead import _model_args, _model_folder
@@ -96,12 +155,11 @@ def main(argv=None) -> int:
     os.environ.setdefault("DIFFUSION_GUI_SETTINGS", "benchmark")
 
     import torch
-    from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer
-    from PySide6.QtWidgets import QApplication, QMainWindow
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
 
     from diffusion_gui.core import strided_indices
-    from diffusion_gui.gui.context import AppContext
-    from diffusion_gui.gui.panels.reverse import ReversePanel, ReverseRun
+    from diffusion_gui.gui.panels.reverse import ReverseRun
     from diffusion_gui.models.loader import load_model
 
     app = QApplication.instance() or QApplication([])
@@ -112,36 +170,7 @@ def main(argv=None) -> int:
     shape = (args.batch, model.in_channels, model.sample_size, model.sample_size)
     idx = sorted(strided_indices(T, args.steps), reverse=True)
 
-    def bare_loop() -> float:
-        """The floor: ``unet(x, t).sample`` for the run's timesteps, nothing else."""
-        x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            for i in idx:
-                model.unet(x, torch.full((shape[0],), i, dtype=torch.long)).sample  # noqa: B018
-        return time.perf_counter() - t0
-
-    def warm_up() -> float:
-        """One UNet call: the thread's OpenMP pool starts here, outside the timed loops."""
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            model.unet(torch.zeros(shape), torch.zeros(shape[0], dtype=torch.long))
-        return time.perf_counter() - t0
-
-    def bracketed(gen_factory, out: dict):
-        """In the calling thread: warm up, a bare loop, then the generator that
-        ``gen_factory()`` makes, timed from its first item to its end (everything its consumer
-        does per item included), then another bare loop. -> that generator, wrapped."""
-        out["warm"] = warm_up()
-        out["b0"] = bare_loop()
-        gen = gen_factory()
-
-        def timed():
-            t0 = time.perf_counter()
-            yield from gen
-            out["s"] = time.perf_counter() - t0
-            out["b1"] = bare_loop()
-        return timed()
+    bare_loop, bracketed = bracket_tools(model, shape, idx)
 
     # a GUI run: its worker thread runs the bare loops around the sampler
     real_make_gen = ReverseRun.make_gen
@@ -152,19 +181,10 @@ def main(argv=None) -> int:
 
     ReverseRun.make_gen = make_gen
 
-    ctx = AppContext(settings=QSettings(os.path.join(tmp.name, "s.ini"), QSettings.IniFormat))
-    win = QMainWindow()
-    panel = ReversePanel(ctx)
+    ctx, win, panel = show_panel(model, args.steps, args.batch, os.path.join(tmp.name, "s.ini"))
+    ctx.model_spec = folder
     if args.share is not None:
         panel.pacer.share = args.share
-    win.setCentralWidget(panel)
-    win.resize(1280, 760)
-    win.show()
-    ctx.model, ctx.model_spec = model, folder
-    ctx.model_changed.emit()
-    panel.sampler.setCurrentIndex(panel.sampler.findData("ddpm_strided"))
-    panel.steps.setValue(args.steps)
-    panel.batch.setValue(args.batch)
 
     gaps: list[float] = []
     clock = QElapsedTimer()

@@ -26,12 +26,11 @@ import random
 import statistics
 import sys
 import tempfile
-import time
 
 
 def main(argv=None) -> int:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from reverse_live import in_thread, median_ci
+    from reverse_live import bracket_tools, in_thread, median_ci, show_panel
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=14)
@@ -43,14 +42,12 @@ def main(argv=None) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("DIFFUSION_GUI_SETTINGS", "benchmark")
 
-    import torch
-    from PySide6.QtCore import QEventLoop, QSettings
-    from PySide6.QtWidgets import QApplication, QMainWindow
+    from PySide6.QtCore import QEventLoop
+    from PySide6.QtWidgets import QApplication
 
     from diffusion_gui.core import strided_indices
-    from diffusion_gui.gui.context import AppContext
     from diffusion_gui.gui.frame_pacer import GUI_SHARE
-    from diffusion_gui.gui.panels.reverse import ReversePanel, ReverseRun
+    from diffusion_gui.gui.panels.reverse import ReverseRun
     from diffusion_gui.models.loader import load_model
     from diffusion_gui.models.registry import DEFAULT_MODEL, builtin_path
 
@@ -59,43 +56,16 @@ def main(argv=None) -> int:
     shape = (args.batch, model.in_channels, model.sample_size, model.sample_size)
     idx = sorted(strided_indices(model.num_timesteps, args.steps), reverse=True)
 
-    def bare_loop() -> float:
-        x = torch.randn(shape)
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            for i in idx:
-                model.unet(x, torch.full((shape[0],), i, dtype=torch.long))
-        return time.perf_counter() - t0
-
     real_make_gen, real_observe = ReverseRun.make_gen, ReverseRun.observe
+    _, bracketed = bracket_tools(model, shape, idx)
     cur: dict = {}
 
     def make_gen(self):
-        with torch.no_grad():   # the thread's OpenMP pool starts here, outside the timed loops
-            model.unet(torch.zeros(shape), torch.zeros(shape[0], dtype=torch.long))
-        cur["b0"] = bare_loop()
-        gen = real_make_gen(self)
-
-        def timed():
-            t0 = time.perf_counter()
-            yield from gen
-            cur["s"] = time.perf_counter() - t0
-            cur["b1"] = bare_loop()
-        return timed()
+        return bracketed(lambda: real_make_gen(self), cur)
 
     ReverseRun.make_gen = make_gen
     tmp = tempfile.TemporaryDirectory()
-    ctx = AppContext(settings=QSettings(os.path.join(tmp.name, "s.ini"), QSettings.IniFormat))
-    win = QMainWindow()
-    panel = ReversePanel(ctx)
-    win.setCentralWidget(panel)
-    win.resize(1280, 760)
-    win.show()
-    ctx.model = model
-    ctx.model_changed.emit()
-    panel.sampler.setCurrentIndex(panel.sampler.findData("ddpm_strided"))
-    panel.steps.setValue(args.steps)
-    panel.batch.setValue(args.batch)
+    ctx, win, panel = show_panel(model, args.steps, args.batch, os.path.join(tmp.name, "s.ini"))
     min_rate = panel.pacer.min_rate
 
     def every(k):

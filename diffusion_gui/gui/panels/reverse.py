@@ -176,9 +176,7 @@ class ReverseRun:
         self.T = int(model.num_timesteps)
         self._times: deque = deque(maxlen=32)
         self._reset_rate = False
-        self._cache = (None, None, None)
-        self._stats_cache = (None, None)
-        self._pair_cache = (None, None)
+        self._last = (None, None, None, None)   # (item, stats, xt, x0) last converted
         self._pending: list = []        # kept steps not yet recorded (flush)
         self._flush_lock = threading.Lock()
         self._abar = None
@@ -239,8 +237,8 @@ class ReverseRun:
                              + float(so.x0_pred.sum(dtype=torch.float64)))
 
     def flush(self):
-        """Record the steps observed since the last flush: their statistics and uint8 frames in
-        one pass over all of them. The worker calls it every :data:`RECORD_BATCH` kept steps, at
+        """Record the steps observed since the last flush, converted in one pass
+        (:func:`convert_steps`). The worker calls it every :data:`RECORD_BATCH` kept steps, at
         the last step and before a shown frame is converted; the GUI thread when the worker is
         idle (paused, or the run over). Many small conversions, one per step, slowed sampling by
         several per cent on 2 cores (``benchmarks/reverse_variants.py``), far more than their CPU
@@ -249,48 +247,10 @@ class ReverseRun:
             items, self._pending = self._pending, []
             if not items:
                 return
-            import torch
-            b = items[0].x_t.shape[0]
-            xs = torch.stack([t for so in items for t in (so.x_t, so.x0_pred)]).detach()
-            xs = xs.to("cpu").float()                                # [2k, B, C, H, W]
-            a = xs.numpy().reshape(len(items) * 2, -1)
-            m, sd = a.mean(1), a.std(1, ddof=1)
-            u8 = to_uint8(xs.reshape(-1, *xs.shape[2:]).numpy(), scratch=True)   # [2kB, H, W, C]
-            for j, so in enumerate(items):
-                stats = (float(m[2 * j]), float(sd[2 * j]), float(m[2 * j + 1]), float(sd[2 * j + 1]))
-                xt, x0 = u8[2 * j * b:(2 * j + 1) * b], u8[(2 * j + 1) * b:(2 * j + 2) * b]
+            for so, (stats, xt, x0) in zip(items, convert_steps(items)):
                 self.traj.add(Frame(so.step, so.t, so.beta, so.sigma, self.alpha_bar(so.t), xt, x0,
                                     stats))
-            self._stats_cache = (so, stats)     # the last one, which a shown frame usually is
-            self._cache = (so, xt, x0)
-
-    def _pair(self, so):
-        """``so.x_t`` and ``so.x0_pred`` stacked ``[2, B, C, H, W]`` (one copy, cached per item),
-        so that the statistics and the uint8 conversion below each take one pass over both."""
-        if self._pair_cache[0] is not so:
-            import torch
-            self._pair_cache = (so, torch.stack([so.x_t, so.x0_pred]).detach().to("cpu").float())
-        return self._pair_cache[1]
-
-    def _stats(self, so) -> tuple:
-        """(mean, std) of x_t and of x0_pred. Any NaN or infinity in either tensor makes these
-        non-finite, so they double as the NaN check."""
-        if self._stats_cache[0] is not so:
-            a = self._pair(so).numpy().reshape(2, -1)
-            with np.errstate(invalid="ignore", over="ignore"):   # a NaN or inf is reported, below
-                m, sd = a.mean(1), a.std(1, ddof=1)
-            self._stats_cache = (so, (float(m[0]), float(sd[0]), float(m[1]), float(sd[1])))
-        return self._stats_cache[1]
-
-    def _uint8(self, so):
-        if self._cache[0] is not so:
-            # the statistics first: the stacked copy, once they show it finite, is converted in place
-            finite = all(map(math.isfinite, self._stats(so)))
-            pair = self._pair(so)
-            both = to_uint8(pair.reshape(-1, *pair.shape[2:]).numpy(), scratch=finite)  # [2B, H, W, C]
-            b = pair.shape[1]
-            self._cache = (so, both[:b], both[b:])
-        return self._cache[1], self._cache[2]
+            self._last = (so, stats, xt, x0)    # the last one, which a shown frame usually is
 
     def alpha_bar(self, t: int) -> float:
         return 1.0 if t <= 0 or self._abar is None else float(self._abar[t - 1])
@@ -304,13 +264,33 @@ class ReverseRun:
     def convert(self, so) -> dict:
         """A displayed item -> plain numpy (runs in the worker thread)."""
         self.flush()
-        xt, x0 = self._uint8(so)
+        if self._last[0] is not so:             # a step the plan does not keep
+            self._last = (so, *convert_steps([so])[0])
+        _, stats, xt, x0 = self._last
         rate = self.rate()
         left = max(0, so.num_steps - so.step - 1)
         return {"frame": Frame(so.step, so.t, so.beta, so.sigma, self.alpha_bar(so.t), xt, x0,
-                               self._stats(so)),
+                               stats),
                 "num_steps": so.num_steps, "xt": tile(xt), "x0": tile(x0), "rate": rate,
                 "eta_s": left / rate if rate > 0 else None}
+
+
+def convert_steps(items) -> list[tuple]:
+    """Sampler items -> ``[(stats, xt, x0)]``: stats = (mean, std) of x_t, then of x0_pred; xt,
+    x0 uint8 ``[B, H, W, C]``. One stacked copy of all of them, one pass for the statistics and
+    one for the uint8 conversion (done in place in that copy when everything is finite)."""
+    import torch
+    b = items[0].x_t.shape[0]
+    xs = torch.stack([t for so in items for t in (so.x_t, so.x0_pred)]).detach()
+    xs = xs.to("cpu").float()                                       # [2k, B, C, H, W]
+    a = xs.numpy().reshape(len(items) * 2, -1)
+    with np.errstate(invalid="ignore", over="ignore"):   # a NaN or inf shows in the statistics
+        m, sd = a.mean(1), a.std(1, ddof=1)
+    finite = bool(np.isfinite(m).all() and np.isfinite(sd).all())
+    u8 = to_uint8(xs.reshape(-1, *xs.shape[2:]).numpy(), scratch=finite)   # [2kB, H, W, C]
+    return [((float(m[2 * j]), float(sd[2 * j]), float(m[2 * j + 1]), float(sd[2 * j + 1])),
+             u8[2 * j * b:(2 * j + 1) * b], u8[(2 * j + 1) * b:(2 * j + 2) * b])
+            for j in range(len(items))]
 
 
 def model_alpha_bars(model) -> np.ndarray:
