@@ -276,10 +276,10 @@ def cmd_vlb(args, model_spec):
     import io
 
     import torch
+    from tqdm import tqdm
 
     from .core.vlb import vlb_terms
     from .export import atomic_path
-    from tqdm import tqdm
     if (args.image is None) == (args.digits is None):
         raise UsageError("give an IMAGE or --digits N (not both)")
     if args.stride < 1:

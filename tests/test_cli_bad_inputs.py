@@ -21,11 +21,11 @@ import warnings
 from pathlib import Path
 
 import pytest
+from image_corpus import BAD, GOOD, make_bad, make_good
 from PIL import Image
+from tiny_models import make_checkpoint
 
 from diffusion_gui.cli import main
-from image_corpus import BAD, GOOD, make_bad, make_good
-from tiny_models import make_checkpoint
 
 T = 20
 ROOT = Path(__file__).resolve().parents[1]

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..errors import ImageLoadError  # noqa: F401 - part of this module's API
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
@@ -42,18 +44,6 @@ __all__ = ["ImageLoadError", "MAX_PIXELS", "read_image", "fit_size", "resize_ima
 MAX_PIXELS = 64_000_000
 
 _GREY_MODES = {"1", "L", "LA", "La", "I", "F"}
-
-
-class ImageLoadError(ValueError):
-    """A file could not be read as an image. ``str(e)`` is one line naming the file.
-
-    Attributes: ``path`` (as given) and ``problem`` (the reason alone, for a message box).
-    """
-
-    def __init__(self, path, problem: str):
-        self.path = os.fspath(path) if isinstance(path, (str, os.PathLike)) else str(path)
-        self.problem = " ".join(str(problem).split())  # always a single line
-        super().__init__(f"cannot load image '{self.path}': {self.problem}")
 
 
 # ------------------------------------------------------------------------------------ reading

@@ -14,12 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from ..errors import ExportError
+
 __all__ = ["ExportError", "Cancelled", "atomic_path", "check_target", "check_folder",
            "export_oserror", "call_progress"]
-
-
-class ExportError(ValueError):
-    """An export could not be written. ``str(e)`` is one line for the user."""
 
 
 class Cancelled(Exception):

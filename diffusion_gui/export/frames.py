@@ -14,8 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..core.images import enlarge, tile
-from .atomic import (ExportError, atomic_path, call_progress, check_folder, check_target,
-                     export_oserror)
+from .atomic import ExportError, atomic_path, call_progress, check_folder, check_target, export_oserror
 
 __all__ = ["as_frames", "compose", "caption_strip_font", "write_png", "write_npz",
            "write_png_sequence", "write_filmstrip"]

@@ -5,54 +5,15 @@ a failed load leaves the previous image or model in place and emits ``error``.
 """
 from __future__ import annotations
 
-import os
-import warnings
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, QSettings, Signal
 
+from .settings_io import SETTINGS_VERSION, make_settings  # noqa: F401 - re-exported
 from .workers import Job, call_in_background
 
 MAX_RECENT = 8
-
-
-SETTINGS_VERSION = 1
-
-
-def make_settings() -> QSettings:
-    """The app's QSettings (INI). Tests set ``DIFFUSION_GUI_SETTINGS`` to keep theirs apart.
-
-    A corrupt file, or one from another settings version, is set aside (renamed ``*.bad``) with
-    a warning and defaults are used; an unwritable settings folder leaves the app running with
-    settings kept in memory for the session.
-    """
-    suffix = os.environ.get("DIFFUSION_GUI_SETTINGS", "")
-    name = "diffusion-gui" + (f"-{suffix}" if suffix else "")
-    s = QSettings(QSettings.IniFormat, QSettings.UserScope, "diffusion-gui", name)
-    problem = None
-    if s.status() == QSettings.FormatError:
-        problem = "is corrupt"
-    elif s.allKeys() and not s.contains("settings_version"):
-        problem = "has no version (corrupt, or from an older release)"
-    else:
-        try:
-            v = int(s.value("settings_version", SETTINGS_VERSION))
-        except (TypeError, ValueError):
-            v = -1
-        if v != SETTINGS_VERSION:
-            problem = f"is from another version ({v})"
-    if problem:
-        path = s.fileName()
-        warnings.warn(f"settings file {path} {problem}; using defaults", stacklevel=2)
-        try:
-            os.replace(path, path + ".bad")
-        except OSError:
-            pass
-        s = QSettings(QSettings.IniFormat, QSettings.UserScope, "diffusion-gui", name)
-        s.clear()
-    s.setValue("settings_version", SETTINGS_VERSION)
-    return s
 
 
 class AppContext(QObject):

@@ -31,15 +31,39 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFileDialog,
-                               QFormLayout, QFrame, QHBoxLayout, QLabel, QLineEdit, QListWidget,
-                               QListWidgetItem, QProgressBar, QPushButton, QSizePolicy, QSpinBox,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..export import Cancelled, ExportError
 from ..export.frames import compose
-from .export_sources import (FORMATS, ExportOptions, ExportSource, as_source, describe_bytes,
-                             estimate_bytes, run_export, validate_target)
+from .export_sources import (
+    FORMATS,
+    ExportOptions,
+    ExportSource,
+    as_source,
+    describe_bytes,
+    estimate_bytes,
+    run_export,
+    validate_target,
+)
 from .image_view import ImageView
 from .workers import Job, call_in_background, run_job
 

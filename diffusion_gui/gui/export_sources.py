@@ -641,7 +641,7 @@ def run_export(source: ExportSource, opts: ExportOptions, fmt: str, path,
     if fmt == "png_sequence":
         from ..export import write_png_sequence
         return write_png_sequence(frames, target, scale=scale, captions=captions, progress=sub)
-    from ..export import write_filmstrip          # 'filmstrip' and a still's 'png'
+    from ..export import write_filmstrip  # 'filmstrip' and a still's 'png'
     out = write_filmstrip(frames, target, labels=captions, scale=scale,
                           ncols=filmstrip_columns(len(frames)))
     sub(1, 1)

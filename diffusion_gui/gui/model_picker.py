@@ -8,8 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QInputDialog, QLabel,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QComboBox, QFileDialog, QFormLayout, QInputDialog, QLabel, QVBoxLayout, QWidget
 
 from .workers import call_in_background
 

@@ -8,6 +8,9 @@ colour-blind viewers).
 """
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QFont
@@ -295,3 +298,71 @@ def _patch_svg_exporter():
 
     svg_module.correctCoordinates = correct
     _svg_patched = True
+
+
+# ------------------------------------------------------------------ log axes
+_SUP = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _log_label(v: float) -> str:
+    if 0.1 <= v < 1e3:
+        return f"{v:g}"
+    e = int(math.floor(math.log10(v) + 1e-9))
+    m = round(v / 10 ** e)
+    return ("" if m == 1 else f"{m}·") + "10" + str(e).translate(_SUP)
+
+
+def plain_axes(plot: pg.PlotWidget):
+    """No SI-prefix rescaling ("x0.001") of the tick labels: the numbers are what they are."""
+    for side in ("left", "bottom"):
+        plot.getPlotItem().getAxis(side).enableAutoSIPrefix(False)
+    return plot
+
+
+def tidy_log_axis(plot: pg.PlotWidget, side: str = "left"):
+    """Readable tick labels for a log axis: decades always, 2 and 5 only when they fit
+    (pyqtgraph's default labels every minor tick 2..9, which overlap on a short axis)."""
+    axis = plot.getPlotItem().getAxis(side)
+
+    def strings(values, scale, spacing, axis=axis):
+        lo, hi = sorted(axis.range)
+        span = hi - lo
+        keep = {1} if span > 2.5 else ({1, 2, 5} if span > 0.8 else set(range(1, 10)))
+        out = []
+        for x in values:
+            v = 10 ** float(x) * scale
+            m = int(round(v / 10 ** math.floor(math.log10(v) + 1e-9)))
+            out.append(_log_label(v) if m in keep else "")
+        return out
+
+    axis.logTickStrings = strings
+    return axis
+
+
+class LogAxis(pg.AxisItem):
+    """A log-scale axis that labels only 1, 2 and 5 times a power of ten (pyqtgraph labels
+    every minor tick when the range is under a decade or two, and they overlap)."""
+
+    _narrow = False
+
+    def tickValues(self, minVal, maxVal, size):
+        self._narrow = self.logMode and 0 < maxVal - minVal < math.log10(4)
+        if not self._narrow:
+            return super().tickValues(minVal, maxVal, size)
+        # under a factor of 4 (the first steps): evenly spaced values, placed on the log scale
+        lo, hi = 10 ** minVal, 10 ** maxVal
+        step = 10 ** math.floor(math.log10((hi - lo) / 3))
+        for m in (1, 2, 5, 10):
+            if (hi - lo) / (m * step) <= 5:
+                step *= m
+                break
+        vals = np.arange(math.ceil(lo / step), math.floor(hi / step) + 1) * step
+        return [(step, [math.log10(v) for v in vals if v > 0])]
+
+    def logTickStrings(self, values, scale, spacing):
+        xs = [10 ** float(v) * scale for v in values]
+        if self._narrow:
+            return [f"{x:.3g}" for x in xs]
+        keep = [x > 0 and any(abs(x / 10 ** math.floor(math.log10(x) + 1e-9) - m) < 1e-6 for m in (1, 2, 5))
+                for x in xs]
+        return [f"{x:g}" if k else "" for x, k in zip(xs, keep)]

@@ -398,3 +398,71 @@ def call_in_background(fn: Callable[[], Any], *, on_done=None, on_failed=None, e
         yield fn()
     return run_job(gen, on_finished=on_done, on_failed=on_failed, max_rate=0, error_text=error_text,
                    abandonable=abandonable)
+
+
+def error_text(e: BaseException, memory_hint: str = "") -> str | None:
+    """The GUI's one error policy: :func:`diffusion_gui.errors.user_message` (None: a bug)."""
+    from ..errors import user_message
+    return user_message(e, memory_hint=memory_hint)
+
+
+class JobSlot:
+    """The one current job of a panel (or dialog): the shared start / retire / shutdown path.
+
+    ``start(make_gen, ...)`` retires the job before it (its callbacks are detached at once, so a
+    stale run's late results never arrive: the run ids of :class:`_Relay` do the rest) and starts
+    the new one with the one error policy, :func:`error_text`. ``shutdown()`` detaches, cancels
+    and joins every job the slot ever started that is still running. ``memory_hint`` ends the
+    message of a ``MemoryError`` ("try a smaller batch").
+    """
+
+    def __init__(self, memory_hint: str = ""):
+        self.job: Job | None = None
+        self.memory_hint = memory_hint
+        self._retired: list[Job] = []
+
+    def start(self, make_gen, convert=lambda x: x, *, background: bool = False, **kw) -> Job:
+        """Retire the current job, then :func:`run_job` (``background=True``: one call,
+        :func:`call_in_background` with ``fn=make_gen``). Keyword arguments go to it."""
+        self.retire()
+        kw.setdefault("error_text", lambda e: error_text(e, self.memory_hint))
+        if background:
+            self.job = call_in_background(make_gen, **kw)
+        else:
+            self.job = run_job(make_gen, convert, **kw)
+        return self.job
+
+    @property
+    def worker(self) -> GeneratorWorker | None:
+        return None if self.job is None else self.job.worker
+
+    def is_running(self) -> bool:
+        return self.job is not None and self.job.is_running()
+
+    def is_current(self, job: Job | None) -> bool:
+        return job is not None and job is self.job
+
+    def cancel(self):
+        """Ask the current job to stop after its item; its callbacks still arrive (cancelled)."""
+        if self.job is not None:
+            self.job.cancel()
+
+    def retire(self):
+        """Detach and cancel the current job without waiting; the slot is then empty."""
+        job, self.job = self.job, None
+        if job is not None and job.is_running():
+            job.detach()
+            job.cancel()
+            self._retired.append(job)
+        self._retired = [j for j in self._retired if j.is_running()]
+
+    def shutdown(self, timeout_ms: int | None = None) -> bool:
+        """Detach, cancel and join every job of the slot (idempotent, never raises); True when
+        all of them ended in time."""
+        self.retire()
+        ok = True
+        for j in self._retired:
+            j.detach()
+            ok = j.stop(timeout_ms=timeout_ms) and ok
+        self._retired = [j for j in self._retired if j.is_running()]
+        return ok

@@ -1,5 +1,4 @@
-"""Errors of the models package: one clear line each, never a traceback for the user."""
+"""Errors of the models package (the one family lives in :mod:`diffusion_gui.errors`)."""
+from ..errors import ModelLoadError
 
-
-class ModelLoadError(ValueError):
-    """A checkpoint could not be found, read or trusted. The message says what and how to fix it."""
+__all__ = ["ModelLoadError"]

@@ -190,6 +190,7 @@ def train(cfg: TrainConfig, accelerator=None) -> Iterator[TrainMetrics]:
     ever sends one, on Ctrl-C, and then stops).
     """
     import torch
+
     from ..core import GaussianDiffusion, NoiseSchedule
     from .unet import build_unet
 

@@ -13,17 +13,27 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
-from diffusion_gui.core.images import (
-    MAX_PIXELS, ImageLoadError, enlarge, fit_size, load_image, read_image, resize_image, tile,
-    to_float_array, to_uint8)
 # the corpus generators are shared with the CLI's end-to-end tests (tests/test_cli_bad_inputs.py)
 from image_corpus import BAD, GOOD, make_bad, make_good
 from image_corpus import gradient_rgb as _gradient_rgb
 from image_corpus import jpeg_bytes as _jpeg_bytes
 from image_corpus import png_bytes as _png_bytes
 from image_corpus import png_header_only as _png_header_only
+from PIL import Image
+
+from diffusion_gui.core.images import (
+    MAX_PIXELS,
+    ImageLoadError,
+    enlarge,
+    fit_size,
+    load_image,
+    read_image,
+    resize_image,
+    tile,
+    to_float_array,
+    to_uint8,
+)
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "images"
 

@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from diffusion_gui.core.kl import (SPACE_WORMS_COUNTS, binomial_pmf, discrete_kl, format_report,
-                                   gaussian_kl, gaussian_kl_numerical, space_worms, to_json_dict)
+from diffusion_gui.core.kl import (
+    SPACE_WORMS_COUNTS,
+    binomial_pmf,
+    discrete_kl,
+    format_report,
+    gaussian_kl,
+    gaussian_kl_numerical,
+    space_worms,
+    to_json_dict,
+)
 
 
 def test_space_worms_numbers():

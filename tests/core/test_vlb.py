@@ -10,9 +10,18 @@ import torch
 from scipy import integrate, stats
 
 from diffusion_gui.core import GaussianDiffusion, NoiseSchedule
-from diffusion_gui.core.vlb import (VLBResult, compute_vlb, discretized_gaussian_log_likelihood,
-                                    evaluated_indices, normal_kl, prior_bpd, stride_weights,
-                                    vb_terms_bpd, vlb_terms, vlb_terms_unbatched)
+from diffusion_gui.core.vlb import (
+    VLBResult,
+    compute_vlb,
+    discretized_gaussian_log_likelihood,
+    evaluated_indices,
+    normal_kl,
+    prior_bpd,
+    stride_weights,
+    vb_terms_bpd,
+    vlb_terms,
+    vlb_terms_unbatched,
+)
 
 LN2 = math.log(2)
 

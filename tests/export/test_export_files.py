@@ -9,8 +9,17 @@ import pytest
 from PIL import Image
 
 import diffusion_gui.export.atomic as atomic_mod
-from diffusion_gui.export import (Cancelled, ExportError, atomic_path, export_frames, write_filmstrip,
-                                  write_gif, write_npz, write_png, write_png_sequence)
+from diffusion_gui.export import (
+    Cancelled,
+    ExportError,
+    atomic_path,
+    export_frames,
+    write_filmstrip,
+    write_gif,
+    write_npz,
+    write_png,
+    write_png_sequence,
+)
 
 OLD = b"previous export, must survive\n" * 10
 

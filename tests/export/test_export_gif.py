@@ -10,7 +10,7 @@ from PIL import Image
 
 from diffusion_gui.core import GaussianDiffusion, NoiseSchedule
 from diffusion_gui.core.images import enlarge, load_image, to_uint8
-from diffusion_gui.export import (forward_frames, frame_durations, timeline_steps, write_gif)
+from diffusion_gui.export import forward_frames, frame_durations, timeline_steps, write_gif
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "images"
 

@@ -17,10 +17,10 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+from tiny_models import DAMAGES, damaged_copy, make_checkpoint, pickle_marker  # noqa: E402
 
 from diffusion_gui.gui import main_window as mw  # noqa: E402
 from diffusion_gui.gui.context import AppContext  # noqa: E402
-from tiny_models import DAMAGES, damaged_copy, make_checkpoint, pickle_marker  # noqa: E402
 
 T = 20
 TIMEOUT = 60000

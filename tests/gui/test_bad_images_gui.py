@@ -258,6 +258,6 @@ def test_many_errors_in_a_row_stay_non_blocking(window, tmp_path):
         q.write_bytes(b"")
         assert not window.open_image(q)
     assert len(window.errors) == 5 and window.banner.isVisible()
-    assert f"e4.png" in window.banner.message                 # the latest message is shown
+    assert "e4.png" in window.banner.message                 # the latest message is shown
     assert QApplication.activeModalWidget() is None
     _assert_unchanged(window, snap)

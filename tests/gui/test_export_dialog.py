@@ -20,12 +20,20 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+
 from diffusion_gui.export import frame_durations  # noqa: E402
 from diffusion_gui.gui.context import AppContext  # noqa: E402
 from diffusion_gui.gui.export_dialog import ExportDialog  # noqa: E402
-from diffusion_gui.gui.export_sources import (ExportOptions, ForwardTimelineSource,  # noqa: E402
-                                              FramesSource, PlotSource, TimelineSource,
-                                              TrajectorySource, estimate_bytes, run_export)
+from diffusion_gui.gui.export_sources import (  # noqa: E402
+    ExportOptions,
+    ForwardTimelineSource,
+    FramesSource,
+    PlotSource,
+    TimelineSource,
+    TrajectorySource,
+    estimate_bytes,
+    run_export,
+)
 
 T = 1000
 
@@ -375,8 +383,8 @@ def test_plot_png_svg_csv(make_dialog, tmp_path):
 
 
 def test_plot_export_of_a_plot_never_shown_and_bad_target(tmp_path):
-    from diffusion_gui.gui import plots
     from diffusion_gui.export import ExportError
+    from diffusion_gui.gui import plots
     w = plots.make_plot("hidden")
     w.plot([0, 1, 2], [1, 0, 1])
     out = plots.export_plot_widget(w, "png", tmp_path / "h.png")

@@ -16,6 +16,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QPointF, QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+
 from diffusion_gui.gui.panels import forward as fwd  # noqa: E402
 from diffusion_gui.gui.panels.forward import ForwardPanel  # noqa: E402
 

@@ -13,8 +13,7 @@ import pytest
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings  # noqa: E402
 
-from diffusion_gui.core.kl import (binomial_pmf, discrete_kl, gaussian_kl,  # noqa: E402
-                                   gaussian_kl_numerical, space_worms)
+from diffusion_gui.core.kl import binomial_pmf, discrete_kl, gaussian_kl, gaussian_kl_numerical, space_worms  # noqa: E402
 from diffusion_gui.gui.panels.kl import P_STEPS, KLPanel  # noqa: E402
 
 

@@ -14,9 +14,9 @@ import pytest
 
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings  # noqa: E402
+from tiny_models import make_checkpoint  # noqa: E402
 
 from diffusion_gui.gui.panels.losses import T_BATCH, LossPanel, bucket_shares  # noqa: E402
-from tiny_models import make_checkpoint  # noqa: E402
 
 T = 50
 TIMEOUT = 60000   # ms

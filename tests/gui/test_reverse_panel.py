@@ -17,12 +17,11 @@ import pytest
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings, QThread  # noqa: E402
 from PySide6.QtWidgets import QVBoxLayout, QWidget  # noqa: E402
+from tiny_models import make_checkpoint  # noqa: E402
 
 from diffusion_gui.gui.context import AppContext  # noqa: E402
-from diffusion_gui.gui.panels.reverse import (ReversePanel, Trajectory, keep_plan,  # noqa: E402
-                                              prepare_original, psnr)
+from diffusion_gui.gui.panels.reverse import ReversePanel, Trajectory, keep_plan, prepare_original, psnr  # noqa: E402
 from diffusion_gui.gui.workers import running_jobs  # noqa: E402
-from tiny_models import make_checkpoint  # noqa: E402
 
 T = 20            # timesteps of the test model: fast runs
 TIMEOUT = 30000   # ms

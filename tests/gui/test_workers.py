@@ -9,8 +9,7 @@ import pytest
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QThread  # noqa: E402
 
-from diffusion_gui.gui.workers import (GeneratorWorker, Job, call_in_background,  # noqa: E402
-                                       run_job, running_jobs)
+from diffusion_gui.gui.workers import GeneratorWorker, Job, call_in_background, run_job, running_jobs  # noqa: E402
 
 TIMEOUT = 20000
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from diffusion_gui.models.errors import ModelLoadError
-from diffusion_gui.models.loader import clear_cache, load_model
 from tiny_models import EvilPickle as _Evil
 from tiny_models import edit_json as _edit_json
 from tiny_models import make_checkpoint, tiny_unet
+
+from diffusion_gui.models.errors import ModelLoadError
+from diffusion_gui.models.loader import clear_cache, load_model
 
 T = 50
 

@@ -12,9 +12,9 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
+from tiny_models import make_checkpoint
 
 from diffusion_gui.cli import main
-from tiny_models import make_checkpoint
 
 T = 20
 

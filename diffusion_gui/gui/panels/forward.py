@@ -40,9 +40,23 @@ from typing import Callable
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel,
-                               QProgressBar, QPushButton, QSizePolicy, QSlider, QSpinBox,
-                               QSplitter, QStyle, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QStyle,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..image_view import ImageView, Thumbnail
 from ..style import heading
@@ -76,8 +90,12 @@ _backend_job: Job | None = None
 
 def _import_backend():
     import torch  # noqa: F401
-    from ...core import GaussianDiffusion, NoiseSchedule  # noqa: F401
-    from ...core import images  # noqa: F401
+
+    from ...core import (  # noqa: F401
+        GaussianDiffusion,
+        NoiseSchedule,
+        images,  # noqa: F401
+    )
     from ...export import timeline  # noqa: F401
     return True
 
@@ -216,7 +234,7 @@ class ForwardMath:
 
     def frame(self, t: int) -> np.ndarray:
         """uint8 ``[H, W, C]`` of ``x_t`` (bit-identical to ``to_uint8(q_sample(x0, t - 1, eps))``)."""
-        from ...core.images import to_uint8_inplace   # loaded by __init__ already
+        from ...core.images import to_uint8_inplace  # loaded by __init__ already
         t = int(t)
         buf = self._buf
         if t == 0:
@@ -1047,7 +1065,7 @@ class ForwardPanel(QWidget):
         and the schedule taken here), the step-by-step chain once it is complete, and the plots.
         Frames are bit-identical to what the panel shows."""
         from ...export.timeline import forward_caption
-        from ..export_sources import FramesSource, ForwardTimelineSource, PlotSource, TimelineSource
+        from ..export_sources import ForwardTimelineSource, FramesSource, PlotSource, TimelineSource
         out = []
         m = self._math
         if m is not None:

@@ -17,11 +17,21 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QCheckBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QPushButton, QSlider, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
-from ...core.kl import (LN2, binomial_pmf, discrete_kl, gaussian_kl, gaussian_kl_numerical,
-                        gaussian_log_pdf, space_worms)
+from ...core.kl import LN2, binomial_pmf, discrete_kl, gaussian_kl, gaussian_kl_numerical, gaussian_log_pdf, space_worms
 from ..plots import COLORS, add_legend, make_plot, pen
 from .losses import _setting, export_plot_widget, grab_rgb, plain_axes, write_text_atomic
 

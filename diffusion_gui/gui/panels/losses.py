@@ -21,13 +21,26 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel,
-                               QProgressBar, QPushButton, QSizePolicy, QSpinBox, QSplitter,
-                               QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
+from ..format import FORMULA_CSS, fmt  # noqa: F401
 from ..image_view import ImageView
-from ..plots import COLORS, TCursor, add_legend, make_plot, pen
-from ..plots import export_plot_widget, grab_rgb  # noqa: F401 - kl.py imports them from here
+from ..plots import COLORS, TCursor, add_legend, export_plot_widget, grab_rgb, make_plot, pen, plain_axes, tidy_log_axis  # noqa: F401 - kl.py imports them from here
 from ..workers import run_job
 
 #: Timesteps x images stacked into one UNet call (``vlb_terms(t_batch=...)``): the CLI's value,
@@ -39,18 +52,6 @@ SOURCES = [("image", "Forward panel image"), ("digits", "Held-out real digits"),
            ("sample", "Generated sample (DDPM)")]
 
 # ---------------------------------------------------------------- shared small helpers
-FORMULA_CSS = "font-size: 13pt;"
-
-
-def fmt(v: float, digits: int = 4) -> str:
-    """A number for the screen: fixed point in a readable range, else scientific."""
-    if v is None or not math.isfinite(v):
-        return "∞" if v == math.inf else "–"
-    if v == 0 or 1e-3 <= abs(v) < 1e5:
-        return f"{v:.{digits}f}"
-    return f"{v:.{max(1, digits - 2)}e}"
-
-
 def _setting(settings, key, default, kind=int, lo=None, hi=None):
     """A QSettings value of type ``kind``, clamped to ``[lo, hi]``; ``default`` when missing or bad."""
     try:
@@ -80,44 +81,6 @@ def write_text_atomic(path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path
-
-
-_SUP = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def _log_label(v: float) -> str:
-    if 0.1 <= v < 1e3:
-        return f"{v:g}"
-    e = int(math.floor(math.log10(v) + 1e-9))
-    m = round(v / 10 ** e)
-    return ("" if m == 1 else f"{m}·") + "10" + str(e).translate(_SUP)
-
-
-def plain_axes(plot: pg.PlotWidget):
-    """No SI-prefix rescaling ("x0.001") of the tick labels: the numbers are what they are."""
-    for side in ("left", "bottom"):
-        plot.getPlotItem().getAxis(side).enableAutoSIPrefix(False)
-    return plot
-
-
-def tidy_log_axis(plot: pg.PlotWidget, side: str = "left"):
-    """Readable tick labels for a log axis: decades always, 2 and 5 only when they fit
-    (pyqtgraph's default labels every minor tick 2..9, which overlap on a short axis)."""
-    axis = plot.getPlotItem().getAxis(side)
-
-    def strings(values, scale, spacing, axis=axis):
-        lo, hi = sorted(axis.range)
-        span = hi - lo
-        keep = {1} if span > 2.5 else ({1, 2, 5} if span > 0.8 else set(range(1, 10)))
-        out = []
-        for x in values:
-            v = 10 ** float(x) * scale
-            m = int(round(v / 10 ** math.floor(math.log10(v) + 1e-9)))
-            out.append(_log_label(v) if m in keep else "")
-        return out
-
-    axis.logTickStrings = strings
-    return axis
 
 
 def bucket_shares(result, n_buckets: int = N_BUCKETS):

@@ -33,73 +33,36 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSettings, QSize, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox,
-                               QFileDialog, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QLineEdit, QListView, QListWidget, QListWidgetItem,
-                               QMessageBox, QProgressBar, QPushButton, QScrollArea, QSlider, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ...core.images import enlarge, tile
 from ..image_view import ImageView, qimage_from_array
+from ..plots import COLORS, LogAxis, add_legend, make_plot, pen, style_plot
 from ..workers import call_in_background, run_job
-
-try:  # the house plot style, when the colleague's module is there
-    from ..plots import COLORS, add_legend, make_plot, pen, style_plot
-except ImportError:  # pragma: no cover - fallback styling
-    def style_plot(plot, title="", x_label="", y_label="", *, log_y=False, **_):
-        plot.setLogMode(y=log_y)
-
-    COLORS = {"blue": "#0072B2", "orange": "#E69F00", "sky": "#56B4E9", "grey": "#888888",
-              "red": "#D55E00"}
-
-    def make_plot(title="", x_label="", y_label="", *, log_y=False, parent=None, min_height=140, **_):
-        w = pg.PlotWidget(parent=parent, background="w", title=title)
-        w.setLabel("bottom", x_label)
-        w.setLabel("left", y_label)
-        w.setLogMode(y=log_y)
-        w.showGrid(x=True, y=True, alpha=0.2)
-        w.setMinimumHeight(min_height)
-        return w
-
-    def pen(color="blue", width=2.5, *, dashed=False, alpha=255):
-        from PySide6.QtGui import QColor
-        c = QColor(COLORS.get(color, color))
-        c.setAlpha(alpha)
-        p = pg.mkPen(c, width=width)
-        if dashed:
-            p.setStyle(Qt.DashLine)
-        return p
-
-    def add_legend(plot, offset=(-8, 8)):
-        return plot.getPlotItem().addLegend(offset=offset)
-
-class LogAxis(pg.AxisItem):
-    """A log-scale axis that labels only 1, 2 and 5 times a power of ten (pyqtgraph labels
-    every minor tick when the range is under a decade or two, and they overlap)."""
-
-    _narrow = False
-
-    def tickValues(self, minVal, maxVal, size):
-        self._narrow = self.logMode and 0 < maxVal - minVal < math.log10(4)
-        if not self._narrow:
-            return super().tickValues(minVal, maxVal, size)
-        # under a factor of 4 (the first steps): evenly spaced values, placed on the log scale
-        lo, hi = 10 ** minVal, 10 ** maxVal
-        step = 10 ** math.floor(math.log10((hi - lo) / 3))
-        for m in (1, 2, 5, 10):
-            if (hi - lo) / (m * step) <= 5:
-                step *= m
-                break
-        vals = np.arange(math.ceil(lo / step), math.floor(hi / step) + 1) * step
-        return [(step, [math.log10(v) for v in vals if v > 0])]
-
-    def logTickStrings(self, values, scale, spacing):
-        xs = [10 ** float(v) * scale for v in values]
-        if self._narrow:
-            return [f"{x:.3g}" for x in xs]
-        keep = [x > 0 and any(abs(x / 10 ** math.floor(math.log10(x) + 1e-9) - m) < 1e-6 for m in (1, 2, 5))
-                for x in xs]
-        return [f"{x:g}" if k else "" for x, k in zip(xs, keep)]
-
 
 SIZES = [8, 16, 24, 32, 48, 64]
 GRID_SIZES = [4, 9, 16, 25, 36]
@@ -1393,7 +1356,7 @@ def data_preview(cfg, n: int = 64):
     import torch
 
     from ...core.images import to_uint8
-    from ...models.train import random_shift, load_dataset
+    from ...models.train import load_dataset, random_shift
     data = load_dataset(cfg)
     g = torch.Generator().manual_seed(1234)
     k = min(n, len(data))
