@@ -1,15 +1,31 @@
 """The front door: no subcommand opens the GUI; subcommands run headless.
 
-Bad input exits with status 2 and one line on stderr.
+Bad input exits with status 2 and one line on stderr: every :class:`~diffusion_gui.errors.UserError`
+becomes that line. Library code names parameters ("batch must be in 1..1024"); this module, and
+only this one, turns a parameter name into the flag that sets it ("--batch must be in 1..1024").
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
+from .errors import InvalidParameter, UserError
 
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit status 2."""
+#: parameter name -> how the command line spells it, where that is not ``--name``
+FLAGS = {"output": "-o", "image": "IMAGE", "sub_model": "--model", "batch_size": "--batch",
+         "n_digits": "--digits", "n_frames": "--frames"}
+
+
+def flag(name: str) -> str:
+    """The command-line spelling of the parameter ``name`` (``"no_clip"`` -> ``"--no-clip"``)."""
+    return FLAGS.get(name, "--" + name.replace("_", "-"))
+
+
+def cli_message(e: UserError) -> str:
+    """The one line printed for ``e``: parameter names spelled as flags."""
+    if isinstance(e, InvalidParameter):
+        return e.phrased(flag(e.name))
+    return e.user_message()
 
 
 def _fail(msg: str) -> int:
@@ -107,14 +123,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except UsageError as e:
-        return _fail(str(e))
-    except Exception as e:  # known error families become one line; anything else is a bug
-        from .commands import user_error
-        msg = user_error(e)
-        if msg is None:
-            raise
-        return _fail(msg)
+    except UserError as e:      # the one family of errors a user can fix; anything else is a bug
+        return _fail(cli_message(e))
 
 
 if __name__ == "__main__":

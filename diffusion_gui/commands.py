@@ -5,26 +5,8 @@ import json
 import sys
 from pathlib import Path
 
-from .cli import UsageError
-
-
-def user_error(e: Exception) -> str | None:
-    """The one-line message of a known error family, or None for a bug."""
-    from .models.errors import ModelLoadError
-    known = [ModelLoadError]
-    try:
-        from .core.images import ImageLoadError
-        known.append(ImageLoadError)
-    except ImportError:
-        pass
-    try:
-        from .export import ExportError
-        known.append(ExportError)
-    except ImportError:
-        pass
-    if isinstance(e, tuple(known)):
-        return str(e)
-    return None
+from .errors import InvalidParameter  # noqa: F401
+from .errors import UserError as UsageError  # transitional: the raises below move to InvalidParameter
 
 
 def _model(spec):

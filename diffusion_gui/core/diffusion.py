@@ -228,14 +228,3 @@ class GaussianDiffusion:
         return d
 
     index_map: torch.Tensor | None = None
-
-    # ---------------------------------------------------------------- variational bound
-    def vb_terms_bpd(self, model_output, x0, x_t, i, clip_x0: bool = False):
-        """Bits/dim per sample ``[B]``: KL(q(x_{t-1}|x_t,x_0) || p) for i > 0, decoder NLL at i = 0."""
-        from .vlb import vb_terms_bpd
-        return vb_terms_bpd(self, model_output, x0, x_t, i, clip_x0)
-
-    def prior_bpd(self, x0):
-        """Bits/dim per sample ``[B]`` of KL(q(x_T | x_0) || N(0, I)), the term L_T."""
-        from .vlb import prior_bpd
-        return prior_bpd(self, x0)

@@ -11,7 +11,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QSettings, Signal
 
 from .settings_io import SETTINGS_VERSION, make_settings  # noqa: F401 - re-exported
-from .workers import Job, call_in_background
+from .workers import Job, JobSlot, call_in_background, error_text
 
 MAX_RECENT = 8
 
@@ -37,27 +37,46 @@ class AppContext(QObject):
         self.model_spec: str | None = None
         self.forward_t: int = 0
         self._jobs: list[Job] = []
+        self._image_job = JobSlot(memory_hint="the image is too large to load")
 
     # ---------------------------------------------------------------- image
-    def open_image(self, path, max_side: int = 512) -> bool:
-        """Read ``path`` (GUI thread: images are small and Pillow is fast). False + ``error`` on failure."""
-        from ..core.images import ImageLoadError, read_image, resize_image
-        try:
-            img = resize_image(read_image(path), max_side=max_side)
+    def open_image(self, path, max_side: int = 512, *, wait: bool = True) -> bool | None:
+        """Decode ``path`` in the background (Pillow, at most ``max_side`` px) and make it the
+        current image: ``image_changed`` on success; ``error`` (and the previous image kept) on
+        failure. ``wait=True`` (scripts, tests) runs the event loop until it is done and returns
+        whether it worked; ``wait=False`` (the window's menus, drag and drop) returns None at once.
+        A newer request supersedes one still decoding."""
+        from PySide6.QtCore import QEventLoop
+        outcome: list[bool] = []
+        loop = QEventLoop() if wait else None
+
+        def done(img):
             arr = np.asarray(img, dtype=np.uint8)
-        except ImageLoadError as e:
-            self.error.emit("Cannot open image", str(e))
-            return False
-        except MemoryError:
-            self.error.emit("Cannot open image", f"{path}: too large to load")
-            return False
-        self.image = arr if arr.ndim == 3 else arr[:, :, None]
-        self.image_path = str(path)
-        self.add_recent(str(path))
-        self.settings.setValue("last_folder", str(Path(path).resolve().parent))
-        self.image_changed.emit()
-        self.status.emit(f"Opened {Path(path).name} ({img.width}x{img.height})")
-        return True
+            self.image = arr if arr.ndim == 3 else arr[:, :, None]
+            self.image_path = str(path)
+            self.add_recent(str(path))
+            self.settings.setValue("last_folder", str(Path(path).resolve().parent))
+            self.image_changed.emit()
+            self.status.emit(f"Opened {Path(path).name} ({img.width}x{img.height})")
+            finish(True)
+
+        def failed(msg):
+            self.error.emit("Cannot open image", msg)
+            finish(False)
+
+        def finish(ok):
+            outcome.append(ok)
+            if loop is not None:
+                loop.quit()
+
+        job = self._image_job.start(lambda: _decode(path, max_side), background=True,
+                                    on_done=done, on_failed=failed)
+        if loop is None:
+            return None
+        job.thread.finished.connect(loop.quit)     # also when a newer request supersedes it
+        if not outcome and job.is_running():
+            loop.exec()
+        return bool(outcome and outcome[0])
 
     # ---------------------------------------------------------------- model
     def load_model(self, spec: str):
@@ -77,7 +96,7 @@ class AppContext(QObject):
 
         self.model_loading.emit(spec)
         self._keep(call_in_background(lambda: load_model(spec), on_done=done, on_failed=failed,
-                                      error_text=_model_error_text, abandonable=True))
+                                      error_text=error_text, abandonable=True))
 
     def _keep(self, job: Job):
         self._jobs = [j for j in self._jobs if j.is_running()] + [job]
@@ -106,8 +125,10 @@ class AppContext(QObject):
             j.detach()          # a model that arrives after the shutdown is not installed
             j.stop()
         self._jobs.clear()
+        self._image_job.shutdown()
 
 
-def _model_error_text(e: BaseException):
-    from ..models.errors import ModelLoadError
-    return str(e) if isinstance(e, ModelLoadError) else None
+def _decode(path, max_side: int):
+    """A PIL image of ``path`` at most ``max_side`` px (in a worker thread)."""
+    from ..core.images import read_image, resize_image
+    return resize_image(read_image(path), max_side=max_side)

@@ -7,125 +7,27 @@ nothing ever blocks on a message box and the previous image / model stay in plac
 """
 from __future__ import annotations
 
-import html
 import importlib
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (
-    QApplication,
-    QDialog,
-    QDialogButtonBox,
-    QFileDialog,
-    QFrame,
-    QHBoxLayout,
-    QLabel,
-    QMainWindow,
-    QMenu,
-    QMessageBox,
-    QTabWidget,
-    QTextBrowser,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
 
-from .. import __version__
-from ..paths import assets_dir
+from . import help, menus
 from .panels import PANELS
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
-                    ".pgm", ".pbm", ".pnm", ".tga", ".ico")
-IMAGE_FILTER = ("Images (" + " ".join(f"*{e}" for e in IMAGE_EXTENSIONS) + ");;All files (*)")
-PREFERRED_SAMPLE = ("astronaut.jpg", "chelsea.jpg", "coffee.jpg")
-DEFAULT_SIZE = QSize(1600, 1000)
-BANNER_MS = 20000
-
-
-def sample_images() -> list[Path]:
-    """The built-in sample images in ``assets/images/``, sorted by name."""
-    d = assets_dir() / "images"
-    if not d.is_dir():
-        return []
-    return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-
-
-def default_image() -> Path | None:
-    """The start-up image: a photo from ``assets/images/`` (or whatever is there)."""
-    files = sample_images()
-    by_name = {p.name: p for p in files}
-    for name in PREFERRED_SAMPLE:
-        if name in by_name:
-            return by_name[name]
-    photos = [p for p in files if p.suffix.lower() in (".jpg", ".jpeg")]
-    return (photos or files or [None])[0]
-
-
-def _looks_like_model_folder(p: Path) -> bool:
-    return p.is_dir() and any((p / n).exists() for n in ("model_index.json", "config.json", "unet"))
-
-
-class _FirstPaint(QObject):
-    """Event filter: calls ``fn`` at the first paint of the watched widget."""
-
-    def __init__(self, fn, parent=None):
-        super().__init__(parent)
-        self.fn = fn
-
-    def eventFilter(self, obj, ev):
-        if ev.type() == QEvent.Paint:
-            QTimer.singleShot(0, self.fn)
-        return False
-
-
-class _Placeholder(QWidget):
-    """Stands in a tab until its panel is built (a fraction of a second after start-up)."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.label = QLabel("Loading\u2026")
-        self.label.setAlignment(Qt.AlignCenter)
-        self.label.setStyleSheet("color: #888;")
-        QVBoxLayout(self).addWidget(self.label)
-
-
-class ErrorBanner(QFrame):
-    """A non-modal error strip: title, one-line message, a close button."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setObjectName("errorBanner")
-        self.setStyleSheet("#errorBanner { background: #fdecea; border: 1px solid #e0a39b; "
-                           "border-radius: 4px; } QLabel { color: #611a15; }")
-        self.label = QLabel()
-        self.label.setTextFormat(Qt.RichText)
-        self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        close = QToolButton()
-        close.setText("\u2715")
-        close.setAutoRaise(True)
-        close.setToolTip("Dismiss")
-        close.clicked.connect(self.hide)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(10, 4, 4, 4)
-        icon = QLabel("\u26a0")
-        icon.setStyleSheet("font-size: 16px; color: #b3261e;")
-        lay.addWidget(icon)
-        lay.addWidget(self.label, 1)
-        lay.addWidget(close)
-        self.title = ""
-        self.message = ""
-        self._timer = QTimer(self, singleShot=True, interval=BANNER_MS)
-        self._timer.timeout.connect(self.hide)
-        self.hide()
-
-    def show_error(self, title: str, message: str):
-        self.title, self.message = title, message
-        self.label.setText(f"<b>{html.escape(title)}</b> &mdash; {html.escape(message)}")
-        self.show()
-        self._timer.start()
+from .window_parts import (  # noqa: F401 - re-exported for scripts and tests
+    BANNER_MS,
+    DEFAULT_SIZE,
+    IMAGE_EXTENSIONS,
+    IMAGE_FILTER,
+    ErrorBanner,
+    FirstPaint,
+    Placeholder,
+    default_image,
+    looks_like_model_folder,
+    sample_images,
+)
 
 
 class MainWindow(QMainWindow):
@@ -179,6 +81,7 @@ class MainWindow(QMainWindow):
         ctx.model_loading.connect(self._on_model_loading)
         ctx.model_changed.connect(self._on_model_changed)
         ctx.image_changed.connect(self._update_title)
+        ctx.image_changed.connect(self.banner.hide)      # a good image clears an old error
         ctx.recent_changed.connect(self._rebuild_recent_menu)
         self.tabs.currentChanged.connect(self._on_tab_changed)
         if self.skipped:
@@ -205,7 +108,7 @@ class MainWindow(QMainWindow):
             self._keys.append(key)
             self._classes[key] = cls
             self._pending.add(key)
-            self.tabs.addTab(_Placeholder(), getattr(cls, "title", key.title()))
+            self.tabs.addTab(Placeholder(), getattr(cls, "title", key.title()))
         first = self.settings.value("window/tab", None)
         first = first if first in self._keys else (self._keys[0] if self._keys else None)
         for key in list(self._keys):
@@ -225,7 +128,7 @@ class MainWindow(QMainWindow):
             self.skipped[key] = f"failed to start: {type(e).__name__}: {e}"
             traceback.print_exc()
             holder = self.tabs.widget(index)
-            if isinstance(holder, _Placeholder):
+            if isinstance(holder, Placeholder):
                 holder.label.setText(f"This panel could not start: {type(e).__name__}: {e}")
             self.statusBar().showMessage(f"Panel {key}: {self.skipped[key]}", 15000)
             return None
@@ -268,7 +171,7 @@ class MainWindow(QMainWindow):
             fn()
             return
         if self._paint_watch is None:
-            self._paint_watch = _FirstPaint(self._first_paint_done, self)
+            self._paint_watch = FirstPaint(self._first_paint_done, self)
             self.installEventFilter(self._paint_watch)
         self._after_paint.append(fn)
         QTimer.singleShot(fallback_ms, self._first_paint_done)
@@ -299,121 +202,6 @@ class MainWindow(QMainWindow):
                 if a.data() == index:
                     a.setChecked(True)
 
-    # ================================================================== menus
-    def _build_menus(self):
-        mb = self.menuBar()
-
-        def act(menu, text, slot, shortcut=None, tip=""):
-            a = QAction(text, self)
-            if shortcut:
-                a.setShortcut(QKeySequence(shortcut))
-            if tip:
-                a.setStatusTip(tip)
-            a.triggered.connect(slot)
-            menu.addAction(a)
-            return a
-
-        # ---- File
-        fm = mb.addMenu("&File")
-        self.act_open = act(fm, "&Open image\u2026", self.open_image_dialog, QKeySequence.Open,
-                            "Open an image file for the forward process")
-        self.samples_menu = fm.addMenu("&Sample images")
-        for p in sample_images():
-            a = self.samples_menu.addAction(p.stem.replace("_", " "))
-            a.setStatusTip(str(p))
-            a.triggered.connect(lambda _=False, p=p: self.open_image(p))
-        self.samples_menu.setEnabled(bool(sample_images()))
-        self.recent_menu = fm.addMenu("Open &recent")
-        self._rebuild_recent_menu()
-        fm.addSeparator()
-        self.act_open_model = act(fm, "Open &model folder\u2026", self.open_model_dialog,
-                                  "Ctrl+Shift+O", "Load a diffusers UNet2DModel folder")
-        self.builtin_menu = fm.addMenu("&Built-in models")
-        self._fill_builtin_menu()
-        fm.addSeparator()
-        self.act_export = act(fm, "&Export\u2026", self.export_dialog, "Ctrl+E",
-                              "Export images, filmstrips and GIFs")
-        fm.addSeparator()
-        self.act_quit = act(fm, "&Quit", self.close, QKeySequence.Quit)
-        self.act_quit.setShortcuts([QKeySequence("Ctrl+Q")])
-        self.act_quit.setMenuRole(QAction.QuitRole)
-
-        # ---- View
-        vm = mb.addMenu("&View")
-        group = QActionGroup(self)
-        group.setExclusive(True)
-        self._tab_actions: list[QAction] = []
-        for idx in range(self.tabs.count()):
-            a = QAction(self.tabs.tabText(idx), self, checkable=True)
-            a.setData(idx)
-            if idx < 9:
-                a.setShortcut(QKeySequence(f"Ctrl+{idx + 1}"))
-            a.triggered.connect(lambda _=False, i=idx: self.tabs.setCurrentIndex(i))
-            group.addAction(a)
-            vm.addAction(a)
-            self._tab_actions.append(a)
-        if self._tab_actions:
-            self._tab_actions[0].setChecked(True)
-        self.view_menu = vm
-        vm.addSeparator()
-        self._view_end_sep = vm.addSeparator()     # panel submenus go in before this one
-        for key in self._keys:
-            if key in self.panels:
-                self._add_panel_menu(key, self.panels[key])
-        self.act_fullscreen = act(vm, "&Full screen", self.toggle_fullscreen, "F11")
-
-        # ---- Help
-        hm = mb.addMenu("&Help")
-        self.act_shortcuts = act(hm, "&Keyboard shortcuts", self.show_shortcuts, "F1")
-        self.act_about = act(hm, "&About diffusion-gui", self.show_about)
-
-    def _add_panel_menu(self, key: str, panel: QWidget):
-        """The panel's own actions (``actions()``) as a View submenu."""
-        try:
-            acts = panel.actions() if hasattr(type(panel), "actions") else []
-        except Exception:  # noqa: BLE001
-            traceback.print_exc()
-            acts = []
-        acts = [a for a in (acts or []) if isinstance(a, QAction)]
-        if acts:
-            sub = QMenu(getattr(panel, "title", key), self.view_menu)
-            for a in acts:
-                sub.addAction(a)
-            self.view_menu.insertMenu(self._view_end_sep, sub)
-
-    def _fill_builtin_menu(self):
-        self.builtin_menu.clear()
-        try:
-            from ..models.registry import DEFAULT_MODEL, builtin_names
-            names = builtin_names()
-        except Exception:  # noqa: BLE001
-            names, DEFAULT_MODEL = [], "digits"
-        for n in names:
-            a = self.builtin_menu.addAction(n)
-            a.triggered.connect(lambda _=False, n=n: self.ctx.load_model(n))
-        if not names:
-            a = self.builtin_menu.addAction(f"(none installed yet: {DEFAULT_MODEL})")
-            a.setEnabled(False)
-
-    def _rebuild_recent_menu(self):
-        m = self.recent_menu
-        m.clear()
-        files = self.ctx.recent_files()
-        for k, f in enumerate(files):
-            label = f"&{k + 1}  {Path(f).name}" if k < 9 else Path(f).name
-            a = m.addAction(label)
-            a.setStatusTip(f)
-            a.setToolTip(f)
-            a.triggered.connect(lambda _=False, f=f: self.open_image(f))
-        if files:
-            m.addSeparator()
-            m.addAction("Clear recent files", self._clear_recent)
-        m.setEnabled(bool(files))
-
-    def _clear_recent(self):
-        self.settings.setValue("recent_files", [])
-        self._rebuild_recent_menu()
-
     # ================================================================== actions
     def last_folder(self) -> str:
         v = self.settings.value("last_folder", "")
@@ -424,13 +212,11 @@ class MainWindow(QMainWindow):
         if path:
             self.open_image(path)
 
-    def open_image(self, path) -> bool:
-        """Open ``path`` as the current image; on failure the banner says why and the previous
-        image stays."""
-        ok = self.ctx.open_image(str(path))
-        if ok:
-            self.banner.hide()
-        return ok
+    def open_image(self, path, *, wait: bool = True) -> bool | None:
+        """Open ``path`` as the current image, decoded in the background (see
+        :meth:`AppContext.open_image`); on failure the banner says why and the previous image
+        stays. Menus and drops pass ``wait=False``."""
+        return self.ctx.open_image(str(path), wait=wait)
 
     def open_model_dialog(self):
         start = str(self.settings.value("last_model_folder", "") or self.last_folder())
@@ -481,57 +267,24 @@ class MainWindow(QMainWindow):
     def toggle_fullscreen(self):
         self.showNormal() if self.isFullScreen() else self.showFullScreen()
 
+    def _build_menus(self):
+        menus.build_menus(self)
+
+    def _add_panel_menu(self, key: str, panel: QWidget):
+        menus.add_panel_menu(self, key, panel)
+
+    def _rebuild_recent_menu(self):
+        menus.rebuild_recent_menu(self)
+
     def shortcut_rows(self) -> list[tuple[str, str, str]]:
         """(where, keys, what) for every action with a shortcut."""
-        rows = []
-        for a in (self.act_open, self.act_open_model, self.act_export, self.act_quit,
-                  *self._tab_actions, self.act_fullscreen, self.act_shortcuts):
-            keys = a.shortcut().toString(QKeySequence.NativeText)
-            if keys:
-                rows.append(("Window", keys, a.text().replace("&", "").replace("\u2026", "")))
-        for key, panel in self.panels.items():
-            try:
-                acts = panel.actions() if callable(getattr(panel, "actions", None)) else []
-            except Exception:  # noqa: BLE001
-                acts = []
-            for a in acts or []:
-                if isinstance(a, QAction):
-                    keys = ", ".join(s.toString(QKeySequence.NativeText) for s in a.shortcuts())
-                    if keys:
-                        rows.append((getattr(panel, "title", key), keys, a.text().replace("&", "")))
-        rows.append(("Window", "drag & drop", "an image file opens it; a model folder loads it"))
-        return rows
+        return help.shortcut_rows(self)
 
     def show_shortcuts(self):
-        rows = "".join(f"<tr><td style='color:#666;padding-right:14px'>{html.escape(w)}</td>"
-                       f"<td style='padding-right:14px'><b>{html.escape(k)}</b></td>"
-                       f"<td>{html.escape(t)}</td></tr>" for w, k, t in self.shortcut_rows())
-        dlg = QDialog(self)
-        dlg.setWindowTitle("Keyboard shortcuts")
-        text = QTextBrowser()
-        text.setHtml(f"<table cellspacing='4'>{rows}</table>")
-        buttons = QDialogButtonBox(QDialogButtonBox.Close)
-        buttons.rejected.connect(dlg.close)
-        lay = QVBoxLayout(dlg)
-        lay.addWidget(text)
-        lay.addWidget(buttons)
-        dlg.resize(520, 460)
-        self._keep_dialog(dlg)
-        self.shortcuts_dialog = dlg
-        dlg.show()
+        help.show_shortcuts(self)
 
     def show_about(self):
-        box = QMessageBox(QMessageBox.Information, "About diffusion-gui",
-                          f"<h3>diffusion-gui {__version__}</h3>"
-                          "<p>A desktop explorer for denoising diffusion probabilistic models "
-                          "(Ho, Jain &amp; Abbeel 2020): the forward process, the reverse process, "
-                          "the loss and the variational bound, made visible.</p>"
-                          "<p>Sample images and the built-in model carry their own licences, "
-                          "listed in <tt>assets/</tt>.</p>", QMessageBox.Close, self)
-        box.setModal(False)
-        self._keep_dialog(box)
-        self.about_box = box
-        box.show()
+        help.show_about(self)
 
     # ================================================================== feedback
     def show_error(self, title: str, message: str):
@@ -596,13 +349,13 @@ class MainWindow(QMainWindow):
 
     def open_dropped(self, path: Path):
         path = Path(path)
-        if _looks_like_model_folder(path):
+        if looks_like_model_folder(path):
             self.ctx.load_model(str(path))
         elif path.is_dir():
             self.show_error("Cannot open", f"'{path}' is a folder, but not a model folder "
                                            "(no model_index.json or config.json)")
         else:
-            self.open_image(path)
+            self.open_image(path, wait=False)
 
     # ================================================================== start-up
     def start(self, model: str | None = None, image=None):

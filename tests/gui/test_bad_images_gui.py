@@ -217,7 +217,7 @@ def test_exif_rotation_is_applied(window, tmp_path):
     assert window.ctx.image.shape[:2] == (40, 20)
 
 
-def test_bad_file_dropped(window, tmp_path):
+def test_bad_file_dropped(window, tmp_path, qtbot):
     import warnings
 
     from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
@@ -234,11 +234,13 @@ def test_bad_file_dropped(window, tmp_path):
     assert enter.isAccepted()
     QApplication.sendEvent(window, QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton,
                                               Qt.NoModifier))
-    assert window.banner.isVisible() and "drop.png" in window.banner.message
+    # a drop decodes in the background: the banner comes when the decoder has failed
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=10000)
+    assert "drop.png" in window.banner.message
     _assert_unchanged(window, snap)
 
 
-def test_recent_file_deleted_since(window, tmp_path):
+def test_recent_file_deleted_since(window, tmp_path, qtbot):
     p = tmp_path / "gone.png"
     Image.fromarray(_noise(8, 8)).save(p)
     assert window.open_image(p)
@@ -246,8 +248,9 @@ def test_recent_file_deleted_since(window, tmp_path):
     p.unlink()
     snap = _snapshot(window)
     entry = [a for a in window.recent_menu.actions() if a.statusTip() == str(p)][0]
-    entry.trigger()
-    assert window.banner.isVisible() and "no such file" in window.banner.message
+    entry.trigger()                                   # decodes in the background
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=10000)
+    assert "no such file" in window.banner.message
     _assert_unchanged(window, snap)
 
 

@@ -16,7 +16,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+from PySide6.QtWidgets import QTextBrowser, QApplication, QWidget  # noqa: E402
 
 from diffusion_gui.gui import main_window as mw  # noqa: E402
 from diffusion_gui.gui.context import AppContext  # noqa: E402
@@ -127,7 +127,7 @@ def test_menus_and_shortcuts(make_window):
     assert "Forward" in view                         # the tab action and the panel's submenu
 
 
-def test_sample_images_menu_lists_assets(make_window):
+def test_sample_images_menu_lists_assets(make_window, qtbot):
     win = make_window()
     files = mw.sample_images()
     assert files, "assets/images/ should hold sample images"
@@ -135,8 +135,8 @@ def test_sample_images_menu_lists_assets(make_window):
     assert [a.statusTip() for a in items] == [str(p) for p in files]
     assert mw.default_image() is not None and mw.default_image().suffix.lower() in (".jpg", ".jpeg")
     target = items[-1]
-    target.trigger()
-    assert win.ctx.image_path == str(files[-1])
+    target.trigger()                                  # decodes in the background
+    qtbot.waitUntil(lambda: win.ctx.image_path == str(files[-1]), timeout=10000)
     assert win.ctx.recent_files()[0] == str(files[-1])
 
 
@@ -203,14 +203,14 @@ def test_settings_persist(make_window, dummy_module, qtbot, settings_file):
         assert len(bytes(s.value("window/geometry"))) > 0
 
 
-def test_recent_files(make_window, tmp_path):
+def test_recent_files(make_window, tmp_path, qtbot):
     win = make_window()
     a, b = _img(tmp_path / "a.png"), _img(tmp_path / "b.png", color=(0, 0, 255))
     assert win.open_image(a) and win.open_image(b)
     tips = [x.statusTip() for x in win.recent_menu.actions() if not x.isSeparator()]
     assert tips[:2] == [str(b), str(a)]
-    win.recent_menu.actions()[1].trigger()          # reopen a.png from the menu
-    assert win.ctx.image_path == str(a)
+    win.recent_menu.actions()[1].trigger()          # reopen a.png from the menu (background)
+    qtbot.waitUntil(lambda: win.ctx.image_path == str(a), timeout=10000)
     clear = [x for x in win.recent_menu.actions() if x.text() == "Clear recent files"][0]
     clear.trigger()
     assert win.ctx.recent_files() == [] and not win.recent_menu.isEnabled()
@@ -238,7 +238,8 @@ def test_drop_image_file(make_window, tmp_path, qtbot):
     win = make_window()
     p = _img(tmp_path / "dropped.png", 30, 20)
     assert _drop(win, [p])
-    assert win.ctx.image_path == str(p) and win.ctx.image.shape == (20, 30, 3)
+    qtbot.waitUntil(lambda: win.ctx.image_path == str(p), timeout=10000)   # decoded in the background
+    assert win.ctx.image.shape == (20, 30, 3)
     fp = win.panel("forward")
     qtbot.waitUntil(fp.is_ready, timeout=60000)
     assert fp.view_xt.image().shape == (20, 30, 3)
@@ -307,7 +308,7 @@ def test_shortcuts_and_about_do_not_block(make_window):
     win = make_window()
     win.act_shortcuts.trigger()
     assert win.shortcuts_dialog.isVisible() and not win.shortcuts_dialog.isModal()
-    text = win.shortcuts_dialog.findChild(mw.QTextBrowser).toPlainText()
+    text = win.shortcuts_dialog.findChild(QTextBrowser).toPlainText()
     for k in ("Ctrl+O", "Ctrl+E", "Ctrl+Q", "Ctrl+1", "Space", "Right", "PgUp"):
         assert k in text
     win.act_about.trigger()
