@@ -134,6 +134,7 @@ def _entry(*args, timeout=120):
     ("forward", ("truncated_jpeg", "bomb_20000"), "cmyk"),
     ("vlb", ("text_named_png", "fifo" if "fifo" in BAD else "zero_bytes"), "exif_rotated"),
 ])
+@pytest.mark.slow
 def test_real_process(tmp_path, tiny, cmd, bad, good):
     """What a user sees: the real entry point, its exit status and its terminal output."""
     out = tmp_path / "out"

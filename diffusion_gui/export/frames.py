@@ -5,6 +5,7 @@ Every file is written atomically (see :mod:`.atomic`).
 """
 from __future__ import annotations
 
+import math
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -17,7 +18,8 @@ from ..core.images import enlarge, tile
 from .atomic import ExportError, atomic_path, call_progress, check_folder, check_target, export_oserror
 
 __all__ = ["as_frames", "compose", "caption_strip_font", "write_png", "write_npz",
-           "write_png_sequence", "write_filmstrip"]
+           "write_png_sequence", "write_filmstrip", "GRID_PAD", "TRAJECTORY_WHICH",
+           "trajectory_gap", "trajectory_frame", "grid_index"]
 
 _MARGIN = 3  # pixels around caption text
 
@@ -107,6 +109,65 @@ def compose(frames: Sequence[np.ndarray], captions: Sequence[str | None] | None 
 def _to_pil(a: np.ndarray) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(a[:, :, 0]), "L") if a.shape[2] == 1 \
         else Image.fromarray(np.ascontiguousarray(a), "RGB")
+
+
+# ------------------------------------------------------------------------------------ x_t | x0
+#: pixels of white between the images of a batch grid
+GRID_PAD = 1
+#: what a reverse-trajectory frame shows: x_t, the predicted x_0, or both side by side
+TRAJECTORY_WHICH = ("xt", "x0", "both")
+
+
+def trajectory_gap(pad: int = GRID_PAD) -> int:
+    """Width in px of the white gap between the x_t grid and the x0_pred grid of a ``'both'``
+    frame: ``max(4, 4 * pad)``, wider than the gaps inside a grid so the two read apart."""
+    return max(4, 4 * int(pad))
+
+
+def trajectory_frame(xt: np.ndarray, x0: np.ndarray | None = None, which: str = "xt", *,
+                     ncols: int | None = None, pad: int = GRID_PAD,
+                     image: int | None = None) -> np.ndarray:
+    """The one composer of a reverse-trajectory frame (the CLI's ``sample --gif``, the GUI's
+    live view, its GIF / PNG-sequence / filmstrip exports).
+
+    xt, x0: uint8 ``[B, H, W, C]`` (x_t and x0_pred of one step; ``x0`` may be None for
+    ``which='xt'``). which: ``'xt'``, ``'x0'`` or ``'both'`` (the x_t grid, a white gap of
+    :func:`trajectory_gap` px, the x0_pred grid). The batch is laid out by
+    :func:`~diffusion_gui.core.images.tile` (``ncols``, default square-ish; ``pad`` px between
+    cells); ``image=k`` shows image ``k`` of the batch alone. Returns uint8 ``[H', W', C]``.
+    """
+    if which not in TRAJECTORY_WHICH:
+        raise ValueError(f"which must be one of {TRAJECTORY_WHICH}, not {which!r}")
+
+    def grid(x, name):
+        if x is None:
+            raise ValueError(f"a {which!r} frame needs {name}")
+        x = np.asarray(x)
+        if x.dtype != np.uint8 or x.ndim != 4:
+            raise ValueError(f"{name}: expected uint8 [B, H, W, C], got {x.dtype} {x.shape}")
+        if image is not None:
+            k = min(max(int(image), 0), x.shape[0] - 1)
+            return tile(x[k:k + 1], ncols=1, pad=pad)
+        return tile(x, ncols=ncols, pad=pad)
+
+    if which == "xt":
+        return grid(xt, "x_t")
+    if which == "x0":
+        return grid(x0, "x0_pred")
+    a, b = grid(xt, "x_t"), grid(x0, "x0_pred")
+    gap = np.full((a.shape[0], trajectory_gap(pad), a.shape[2]), 255, np.uint8)
+    return np.concatenate([a, gap, b], axis=1)
+
+
+def grid_index(b: int, h: int, w: int, x: float, y: float, *, ncols: int | None = None,
+               pad: int = GRID_PAD) -> int | None:
+    """Which image of a batch grid (``b`` images of ``h x w`` px laid out as
+    :func:`trajectory_frame` does) is at pixel ``(x, y)`` of the grid; None for none."""
+    ncols = max(1, min(int(ncols) if ncols else math.ceil(math.sqrt(b)), b))
+    if x < 0 or y < 0:
+        return None
+    k = int(y // (h + pad)) * ncols + int(x // (w + pad))
+    return k if 0 <= k < b else None
 
 
 # ------------------------------------------------------------------------------------ writers

@@ -357,8 +357,12 @@ def test_tile_and_enlarge():
 
 def test_module_imports_without_torch():
     src = Path(__file__).resolve().parents[2] / "diffusion_gui" / "core" / "images.py"
-    code = ("import importlib.util, sys\n"
-            f"spec = importlib.util.spec_from_file_location('images_alone', r'{src}')\n"
+    # the package ``diffusion_gui.core`` stands in empty, so that its __init__ (torch) never runs
+    code = ("import importlib.util, sys, types\n"
+            "import diffusion_gui\n"
+            "core = types.ModuleType('diffusion_gui.core'); core.__path__ = []\n"
+            "sys.modules['diffusion_gui.core'] = core\n"
+            f"spec = importlib.util.spec_from_file_location('diffusion_gui.core.images', r'{src}')\n"
             "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n"
             "assert not [k for k in sys.modules if k.startswith('PySide6')]\n")

@@ -367,6 +367,7 @@ START_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_run_gui_starts_and_quits_cleanly(tmp_path):
     """``diffusion-gui`` with no arguments: window first, torch after, sample image, clean exit."""
     env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen",

@@ -191,6 +191,7 @@ def _quit(files, stage, tmp_path):
     return p.returncode, exited - float(t_quit), " ".join(detail), stdout, stderr
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("stage", STAGES)
 def test_quit_exits_cleanly_within_2s(files, stage, tmp_path):

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow   # a subprocess / soak / several processes: `make test-fast` skips it
+
 pytest.importorskip("pytestqt")
 pytest.importorskip("psutil")
 

@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.slow   # a subprocess / soak / several processes: `make test-fast` skips it
 import torch
 
 pytest.importorskip("accelerate")

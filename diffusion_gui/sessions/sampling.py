@@ -1,0 +1,122 @@
+"""Sampling parameters and the one sampler factory that ``diffusion-gui sample``, the reverse
+panel, the training panel's previews and the benchmarks all iterate.
+
+Timesteps are the paper's ``t``: ``t = T`` is pure noise, ``t = 0`` the clean sample; the
+schedule's arrays are indexed ``i = t - 1``. Bad parameters raise
+:class:`~diffusion_gui.errors.InvalidParameter` named as here ("batch must be in 1..1024"); the
+CLI spells the names as its flags.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Mapping
+
+from ..errors import InvalidParameter
+
+__all__ = ["SAMPLER_KINDS", "VARIANCES", "MAX_BATCH", "SamplingParams", "make_sampler",
+           "visited_timesteps"]
+
+SAMPLER_KINDS = ("ddpm", "ddim")
+VARIANCES = ("fixed_small", "fixed_large")
+#: most images one run may sample at once
+MAX_BATCH = 1024
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """What a sampler run is made of.
+
+    sampler: ``'ddpm'`` (ancestral; all T steps unless ``steps``) or ``'ddim'`` (``steps``
+    strided steps, default 50). steps: network evaluations, None for all T (DDPM). eta: DDIM's
+    noise scale in [0, 1] (0: deterministic). batch: images sampled at once. seed: seeds x_T
+    and every step's noise. clip: clamp x0_pred to [-1, 1] (None: the model's config).
+    variance: the DDPM step's sigma_t^2, ``'fixed_small'`` / ``'fixed_large'`` (None: the model's).
+    """
+
+    sampler: str = "ddpm"
+    steps: int | None = None
+    eta: float = 0.0
+    batch: int = 16
+    seed: int = 0
+    clip: bool | None = None
+    variance: str | None = None
+
+    @classmethod
+    def of(cls, params: "SamplingParams | Mapping | None" = None, **kw) -> "SamplingParams":
+        """``params`` as is, a mapping of the fields, or the fields given as keywords."""
+        if isinstance(params, SamplingParams):
+            return dataclasses.replace(params, **kw) if kw else params
+        names = {f.name for f in dataclasses.fields(cls)}
+        merged = {**dict(params or {}), **kw}
+        unknown = sorted(set(merged) - names)
+        if unknown:
+            raise TypeError(f"unknown sampling parameter(s) {unknown}")
+        return cls(**merged)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def check(self, T: int | None = None) -> "SamplingParams":
+        """Raise :class:`InvalidParameter` for a value outside what it accepts (``steps`` only
+        once the model's ``T`` is known); returns ``self``."""
+        if self.sampler not in SAMPLER_KINDS:
+            raise InvalidParameter("sampler", f"must be one of {', '.join(SAMPLER_KINDS)}, "
+                                              f"not {self.sampler!r}")
+        if not 1 <= int(self.batch) <= MAX_BATCH:
+            raise InvalidParameter("batch", f"must be in 1..{MAX_BATCH}")
+        if not 0.0 <= float(self.eta) <= 1.0:
+            raise InvalidParameter("eta", "must be in [0, 1]")
+        if self.variance not in (None, *VARIANCES):
+            raise InvalidParameter("variance", f"must be one of {', '.join(VARIANCES)}")
+        if T is not None and self.steps is not None and not 1 <= int(self.steps) <= T:
+            raise InvalidParameter("steps", f"must be in 1..{T}")
+        return self
+
+
+def make_sampler(model, params: SamplingParams | Mapping | None = None, *, x_start=None,
+                 start_t: int | None = None, **kw):
+    """The core sampler generator for a loaded model: the one the CLI and the GUI both iterate.
+
+    ``params`` (or the same fields as keywords: ``sampler``, ``steps``, ``eta``, ``batch``,
+    ``seed``, ``clip``, ``variance``; see :class:`SamplingParams`). ``x_start`` ``[B, C, H, W]``
+    at paper step ``start_t`` starts the chain from an intermediate ``x_t`` (a noised image).
+    ``seed`` seeds a CPU ``torch.Generator`` that draws x_T and every step's noise, so the same
+    arguments give the same images everywhere. Returns ``(generator_of_StepOutput, shape)``
+    with ``shape = (B, C, H, W)``.
+    """
+    import torch
+
+    from ..core import sampler as core_sampler
+    p = SamplingParams.of(params, **kw)
+    d = model.diffusion
+    p.check(d.num_timesteps)
+    if p.variance and p.variance != d.variance:
+        from ..core import GaussianDiffusion
+        d = GaussianDiffusion(d.schedule, variance=p.variance, prediction_type=d.prediction_type,
+                              clip_range=d.clip_range)
+    shape = (int(p.batch), model.in_channels, model.sample_size, model.sample_size)
+    g = torch.Generator().manual_seed(int(p.seed))
+    clip_x0 = model.clip_sample if p.clip is None else bool(p.clip)
+    gen = core_sampler(p.sampler, model, d, shape, steps=p.steps, eta=p.eta, generator=g,
+                       clip_x0=clip_x0, x_start=x_start, start_t=start_t)
+    return gen, shape
+
+
+def visited_timesteps(T: int, params: SamplingParams | Mapping | None = None, *,
+                      start_t: int | None = None, **kw) -> list[int]:
+    """The paper's ``t`` of every frame a run yields, in playing order: from ``T`` (or
+    ``start_t``) down to ``0``; ``len = steps + 1``. What the sampler of :func:`make_sampler`
+    visits (``diffusion_gui.core.sampling``), known before it runs, so that a GIF's frames can
+    be chosen up front (:func:`~diffusion_gui.export.timeline.pick_frames`)."""
+    from ..core import strided_indices
+    p = SamplingParams.of(params, **kw).check(T)
+    if p.sampler == "ddpm" and (p.steps is None or p.steps >= T):
+        keep = list(range(T))
+    else:
+        keep = strided_indices(T, p.steps or 50)
+    if start_t is not None:
+        if not 1 <= start_t <= T:
+            raise InvalidParameter("start_t", f"must be in 1..{T}")
+        keep = [i for i in keep if i < start_t - 1] + [start_t - 1]
+    return [i + 1 for i in sorted(set(keep), reverse=True)] + [0]
