@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .core.names import SAMPLERS, SCHEDULE_NAMES, VARIANCES
 from .errors import InvalidParameter, UserError
 
 #: parameter name -> how the command line spells it, where that is not ``--name``
@@ -43,7 +44,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from .models.registry import DEFAULT_MODEL
     p = _Parser(prog="diffusion-gui", description="A desktop explorer for DDPM diffusion models.")
-    p.add_argument("--model", default=None, help=f"built-in name (default {DEFAULT_MODEL}), folder or cached hub id")
+    model_help = f"built-in name (default {DEFAULT_MODEL}), folder or cached hub id"
+    p.add_argument("--model", default=None, help=model_help)
     p.add_argument("--image", default=None, help="image to open in the forward panel")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
@@ -53,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = f.add_mutually_exclusive_group()
     g.add_argument("--t", type=int, default=None, help="paper timestep 0..T for a single PNG")
     g.add_argument("--frames", type=int, default=None, help="frames of the timeline (default 50)")
-    f.add_argument("--schedule", default="linear")
+    f.add_argument("--schedule", default="linear", choices=SCHEDULE_NAMES)
     f.add_argument("--timesteps", type=int, default=1000)
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--size", type=int, default=256, help="working size, long side in px (max 512)")
@@ -62,13 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--caption", action="store_true", help="write t and abar_t under each frame")
 
     s = sub.add_parser("sample", help="generate images with a model")
-    s.add_argument("--model", dest="sub_model", default=None)
-    s.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm")
+    s.add_argument("--model", dest="sub_model", default=None, metavar="MODEL", help=model_help)
+    s.add_argument("--sampler", choices=SAMPLERS, default="ddpm")
     s.add_argument("--steps", type=int, default=None, help="DDPM: all T steps unless given; DDIM: 50")
     s.add_argument("--eta", type=float, default=0.0)
     s.add_argument("--batch", type=int, default=16)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--variance", choices=["fixed_small", "fixed_large"], default=None)
+    s.add_argument("--variance", choices=VARIANCES, default=None)
     s.add_argument("--no-clip", action="store_true", help="do not clip the predicted x_0")
     s.add_argument("-o", "--output", required=True, help="OUT.png (grid) or OUT.npz (images uint8 [B,H,W,C])")
     s.add_argument("--gif", default=None, help="also write the trajectory as a GIF")
@@ -79,9 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--caption", action="store_true")
 
     v = sub.add_parser("vlb", help="per-timestep loss terms and the variational bound in bits/dim")
-    v.add_argument("--model", dest="sub_model", default=None)
-    v.add_argument("image", nargs="?")
-    v.add_argument("--digits", type=int, default=None, help="use N held-out digits instead of an image")
+    v.add_argument("--model", dest="sub_model", default=None, metavar="MODEL", help=model_help)
+    v.add_argument("image", nargs="?", metavar="IMAGE", help="score this image")
+    v.add_argument("--digits", type=int, default=None, metavar="N",
+                   help="score N held-out digits instead of an image")
     v.add_argument("--stride", type=int, default=1)
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("-o", "--output", required=True, help="TERMS.csv")
@@ -110,8 +113,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def usage_problem(args) -> str | None:
+    """What is wrong with a combination of flags that argparse cannot check, or None."""
+    if args.command == "vlb" and (args.image is None) == (args.digits is None):
+        return "give an IMAGE or --digits N (not both)"
+    return None
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    problem = usage_problem(args)
+    if problem:
+        return _fail(problem)
     if args.command is None:
         from .gui.app import run_gui
         return run_gui(model=args.model, image=args.image)

@@ -106,67 +106,50 @@ def cmd_models(args, model_spec):
 
 
 # ---------------------------------------------------------------- sample
-def make_sampler(model, *, sampler="ddpm", steps=None, eta=0.0, batch=16, seed=0, clip=None,
-                 variance=None, x_start=None, start_t=None):
-    """The core sampler generator for a loaded model: the one the CLI and the GUI both iterate.
-
-    ``seed`` seeds a CPU ``torch.Generator`` that draws x_T and every step's noise, so the same
-    arguments give the same images everywhere. Returns ``(generator_of_StepOutput, shape)``.
-    """
-    import torch
-
-    from .core import sampler as core_sampler
-    d = model.diffusion
-    if variance and variance != d.variance:
-        from .core import GaussianDiffusion
-        d = GaussianDiffusion(d.schedule, variance=variance, prediction_type=d.prediction_type,
-                              clip_range=d.clip_range)
-    if batch < 1 or batch > 1024:
-        raise UsageError("--batch must be in 1..1024")
-    T = d.num_timesteps
-    if steps is not None and not 1 <= steps <= T:
-        raise UsageError(f"--steps must be in 1..{T}")
-    shape = (batch, model.in_channels, model.sample_size, model.sample_size)
-    g = torch.Generator().manual_seed(int(seed))
-    clip_x0 = model.clip_sample if clip is None else bool(clip)
-    gen = core_sampler(sampler, model, d, shape, steps=steps, eta=eta, generator=g, clip_x0=clip_x0,
-                       x_start=x_start, start_t=start_t)
-    return gen, shape
+from .sessions.sampling import SamplingParams, make_sampler  # noqa: E402  (re-exported)
 
 
 def cmd_sample(args, model_spec):
+    """``diffusion-gui sample``: one run of :func:`make_sampler`, the final images to ``-o``;
+    with ``--gif``, the frames :func:`~diffusion_gui.export.timeline.pick_frames` picks, composed
+    by :func:`~diffusion_gui.export.frames.trajectory_frame`: the same frames as the GUI's
+    export of the same run."""
     from tqdm import tqdm
 
     from .core.images import tile, to_uint8
-    from .export import timeline_steps, write_gif, write_npz, write_png
+    from .export import write_gif, write_npz, write_png
+    from .export.timeline import pick_frames, trajectory_caption
+    from .sessions.reverse import model_alpha_bars
+    from .sessions.sampling import visited_timesteps
     out = Path(args.output)
     if out.suffix.lower() not in (".png", ".npz"):
-        raise UsageError(f"{out}: -o must end in .png or .npz")
+        raise InvalidParameter("output", "must end in .png or .npz", subject=str(out))
     if args.gif and not args.gif.lower().endswith(".gif"):
-        raise UsageError(f"{args.gif}: --gif must end in .gif")
+        raise InvalidParameter("gif", "must end in .gif", subject=args.gif)
     _check_gif_options(args)
     if args.size is not None and not 8 <= args.size <= 4096:
-        raise UsageError("--size must be in 8..4096 px")
-    if not 0.0 <= args.eta <= 1.0:
-        raise UsageError("--eta must be in [0, 1]")
+        raise InvalidParameter("size", "must be in 8..4096 px")
+    params = SamplingParams(sampler=args.sampler, steps=args.steps, eta=args.eta, batch=args.batch,
+                            seed=args.seed, clip=False if args.no_clip else None,
+                            variance=args.variance).check()
     _check_output(out)
     if args.gif:
         _check_output(args.gif)
     model = _model(model_spec)
-    gen, shape = make_sampler(model, sampler=args.sampler, steps=args.steps, eta=args.eta,
-                              batch=args.batch, seed=args.seed, clip=False if args.no_clip else None,
-                              variance=args.variance)
-    frames, ts = [], []
-    keep = None
+    gen, shape = make_sampler(model, params)
+    ts = visited_timesteps(model.num_timesteps, params)
+    keep = set(pick_frames(ts, args.frames, "even")) if args.gif else set()
+    abar = model_alpha_bars(model)
+    frames, caps = [], []
     last = None
-    with tqdm(unit="step", dynamic_ncols=True, disable=None) as bar:
+    with tqdm(total=len(ts) - 1, unit="step", dynamic_ncols=True, disable=None) as bar:
         for so in gen:
-            if keep is None:
-                bar.total = so.num_steps
-                keep = set(timeline_steps(so.num_steps, args.frames, "even")) if args.gif else set()
+            if so.t != ts[so.step]:
+                raise RuntimeError(f"bug: step {so.step} is at t = {so.t}, not {ts[so.step]}")
             if so.step in keep:
                 frames.append(_preview(so, args.preview))
-                ts.append(so.t)
+                caps.append(trajectory_caption(so.t, args.preview,
+                                               float(abar[so.t - 1]) if so.t > 0 else 1.0))
             bar.update(1 if so.step < so.num_steps else 0)
             last = so
     images = to_uint8(last.x_t)
@@ -176,8 +159,8 @@ def cmd_sample(args, model_spec):
         write_png(tile(images), out)
     print(f"wrote {out} ({images.shape[0]} images, {images.shape[1]}x{images.shape[2]})")
     if args.gif:
-        caps = [f"t = {t}" for t in ts] if args.caption else None
-        write_gif(frames, args.gif, fps=args.fps, size=args.size, captions=caps)
+        write_gif(frames, args.gif, fps=args.fps, size=args.size,
+                  captions=caps if args.caption else None)
         print(f"wrote {args.gif} ({len(frames)} frames)")
     return 0
 
@@ -185,9 +168,9 @@ def cmd_sample(args, model_spec):
 def _check_gif_options(args):
     """Refuse impossible GIF settings before any work is done."""
     if getattr(args, "frames", None) is not None and args.frames < 2:
-        raise UsageError("--frames must be at least 2 (the first and the last frame)")
+        raise InvalidParameter("frames", "must be at least 2 (the first and the last frame)")
     if args.fps is not None and not 0 < args.fps <= 100:
-        raise UsageError("--fps must be in (0, 100]")
+        raise InvalidParameter("fps", "must be in (0, 100]")
 
 
 def _check_output(path):
@@ -198,29 +181,22 @@ def _check_output(path):
 
 
 def _preview(so, which: str):
-    """The uint8 frame of one StepOutput: the batch grid of x_t, x0_pred, or both side by side."""
-    import numpy as np
-
-    from .core.images import tile, to_uint8
-    xt = tile(to_uint8(so.x_t))
-    if which == "xt":
-        return xt
-    x0 = tile(to_uint8(so.x0_pred))
-    if which == "x0":
-        return x0
-    gap = np.full((xt.shape[0], max(2, xt.shape[1] // 32), xt.shape[2]), 255, np.uint8)
-    return np.concatenate([xt, gap, x0], axis=1)
+    """The uint8 frame of one StepOutput: the batch grid of x_t, x0_pred, or both side by side
+    (:func:`~diffusion_gui.export.frames.trajectory_frame`, the one composer)."""
+    from .core.images import to_uint8
+    from .export.frames import trajectory_frame
+    return trajectory_frame(None if which == "x0" else to_uint8(so.x_t),
+                            None if which == "xt" else to_uint8(so.x0_pred), which)
 
 
 # ---------------------------------------------------------------- forward
 def cmd_forward(args, model_spec):
-    import torch
-
     from .core import GaussianDiffusion, NoiseSchedule
     from .core.images import load_image
     from .export import export_frames, forward_frames, timeline_steps
+    from .sessions.forward import draw_noise
     if not 8 <= args.size <= 512:
-        raise UsageError("--size must be in 8..512")
+        raise InvalidParameter("size", "must be in 8..512")
     _check_gif_options(args)
     _check_output(args.output)
     try:
@@ -231,12 +207,12 @@ def cmd_forward(args, model_spec):
     T = schedule.timesteps
     out = Path(args.output)
     x0 = load_image(args.image, max_side=args.size)
-    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(args.seed))
+    noise = draw_noise(x0.shape, args.seed)          # the forward panel's eps for this seed
     if args.t is not None:
         if not 0 <= args.t <= T:
-            raise UsageError(f"--t must be in 0..{T}")
+            raise InvalidParameter("t", f"must be in 0..{T}")
         if out.suffix.lower() != ".png":
-            raise UsageError(f"{out}: a single --t writes a .png")
+            raise InvalidParameter("t", "writes a single .png", subject=str(out))
         ts = [args.t]
     else:
         ts = timeline_steps(T, args.frames or 50, args.spacing)
@@ -261,18 +237,16 @@ def cmd_vlb(args, model_spec):
     from tqdm import tqdm
 
     from .core.vlb import vlb_terms
-    from .export import atomic_path
-    if (args.image is None) == (args.digits is None):
-        raise UsageError("give an IMAGE or --digits N (not both)")
+    from .export.atomic import check_target, write_text_atomic
+    from .sessions.losses import vlb_images
     if args.stride < 1:
-        raise UsageError("--stride must be at least 1")
+        raise InvalidParameter("stride", "must be at least 1")
     out = Path(args.output)
     if out.suffix.lower() != ".csv":
-        raise UsageError(f"{out}: -o must end in .csv")
-    from .export.atomic import check_target
+        raise InvalidParameter("output", "must end in .csv", subject=str(out))
     check_target(out)          # a bad -o fails now, not after the whole bound is computed
     model = _model(model_spec)
-    x0 = _vlb_images(model, args.image, args.digits)
+    x0 = vlb_images(model, args.image, args.digits)
     g = torch.Generator().manual_seed(args.seed)
     last = None
     with tqdm(unit="t", dynamic_ncols=True, disable=None) as bar:
@@ -288,8 +262,7 @@ def cmd_vlb(args, model_spec):
     w.writerow(["t", "vb_bpd", "eps_mse", "x0_mse"])
     for row in zip(r.t.tolist(), r.vb_bpd, r.eps_mse, r.x0_mse):
         w.writerow([row[0]] + [f"{v:.8g}" for v in row[1:]])
-    with atomic_path(out) as tmp:
-        Path(tmp).write_text(buf.getvalue(), encoding="utf-8")
+    write_text_atomic(out, buf.getvalue())
     summary = {"model": model.name, "images": int(x0.shape[0]), "timesteps": r.timesteps,
                "stride": r.stride, "prior_bpd": r.prior_bpd, "decoder_bpd": r.decoder_bpd,
                "kl_sum_bpd": r.total_bpd - r.prior_bpd - r.decoder_bpd * float(r.weights[0]),
@@ -302,25 +275,6 @@ def cmd_vlb(args, model_spec):
         print(f"total bound      {r.total_bpd:.5f} bits/dim  ({x0.shape[0]} image(s), stride {r.stride})")
         print(f"wrote {out}")
     return 0
-
-
-def _vlb_images(model, image, n_digits):
-    """``[N, C, H, W]`` in [-1, 1] at the model's size: an image file or N held-out digits."""
-    import torch
-
-    from .core.images import load_image
-    from .models.data import HELD_OUT, digits
-    if n_digits is not None:
-        if not 1 <= n_digits <= HELD_OUT:
-            raise UsageError(f"--digits must be in 1..{HELD_OUT}")
-        x, _ = digits(model.sample_size, "heldout")
-        # quantised to 8-bit pixels, so that L_0 is a true discrete likelihood
-        x = torch.round((torch.from_numpy(x[:n_digits]) + 1) * 127.5) / 127.5 - 1
-        if model.in_channels == 3:
-            x = x.repeat(1, 3, 1, 1)
-        return x
-    ch = "L" if model.in_channels == 1 else "RGB"
-    return load_image(image, channels=ch, size=model.sample_size)[None]
 
 
 # ---------------------------------------------------------------- kl

@@ -19,7 +19,7 @@ def _torch_seed():
 @pytest.fixture(scope="session")
 def checkpoints(tmp_path_factory):
     """``checkpoints(timesteps=50, size=16, channels=1, layout="flat", seed=0, **sched)`` -> the
-    folder of a tiny random diffusers checkpoint (tests/tiny_models.py), built once per parameter
+    folder (named ``tiny``: the model's name) of a tiny random diffusers checkpoint (tests/tiny_models.py), built once per parameter
     set for the whole test session. Read-only: copy it before damaging it."""
     from tiny_models import make_checkpoint
     root = tmp_path_factory.mktemp("checkpoints")
@@ -30,7 +30,7 @@ def checkpoints(tmp_path_factory):
         key = (timesteps, size, channels, layout, seed, tuple(sorted(sched.items())))
         if key not in made:
             name = f"{layout}-{size}px-{channels}ch-T{timesteps}-s{seed}-{len(made)}"
-            made[key] = make_checkpoint(root / name, size=size, channels=channels,
+            made[key] = make_checkpoint(root / name / "tiny", size=size, channels=channels,
                                         timesteps=timesteps, layout=layout, seed=seed, **sched)
         return made[key]
 

@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 from image_corpus import BAD, GOOD, make_bad, make_good
 from PIL import Image
-from tiny_models import make_checkpoint
 
 from diffusion_gui.cli import main
 
@@ -32,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", timesteps=T)
+def tiny(checkpoints):
+    return checkpoints(timesteps=T)
 
 
 def _argv(cmd, image, out_dir, model):

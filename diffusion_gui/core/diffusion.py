@@ -14,6 +14,7 @@ import numbers
 
 import torch
 
+from .names import CLIP_EPS
 from .schedule import NoiseSchedule, extract
 
 VARIANCE_TYPES = ("fixed_small", "fixed_large")
@@ -115,11 +116,18 @@ class GaussianDiffusion:
         s = self.schedule
         return (x_t - extract(s.sqrt_alpha_bars, i, x_t) * x0) / extract(s.sqrt_one_minus_alpha_bars, i, x_t)
 
-    def x0_and_eps(self, model_output: torch.Tensor, x_t: torch.Tensor, i, clip_x0: bool = False):
+    def x0_and_eps(self, model_output: torch.Tensor, x_t: torch.Tensor, i, clip_x0: bool = False,
+                   clip_eps: str = "clipped"):
         """Interpret the network output by ``prediction_type``: ``(x0_pred, eps_pred)``.
 
-        With ``clip_x0`` x_0 is clamped to ``[-clip_range, clip_range]`` and eps re-derived from it.
+        With ``clip_x0`` x_0 is clamped to ``[-clip_range, clip_range]``; ``clip_eps="clipped"``
+        (ours, improved-diffusion's and GLIDE's convention) then re-derives eps from the clamped
+        x_0, ``"raw"`` keeps the network's eps (a stock diffusers ``DDIMScheduler`` unless
+        ``use_clipped_model_output=True``). Only DDIM uses eps after clipping, so only DDIM
+        samples depend on the choice.
         """
+        if clip_eps not in CLIP_EPS:
+            raise ValueError(f"clip_eps must be one of {', '.join(CLIP_EPS)}, not {clip_eps!r}")
         i = _index(i, x_t)
         s = self.schedule
         if self.prediction_type == "epsilon":
@@ -134,7 +142,8 @@ class GaussianDiffusion:
             eps = a * model_output + b * x_t
         if clip_x0:
             x0 = x0.clamp(-self.clip_range, self.clip_range)
-            eps = self.predict_eps(x_t, i, x0)
+            if clip_eps == "clipped":
+                eps = self.predict_eps(x_t, i, x0)
         return x0, eps
 
     # ---------------------------------------------------------------- reverse process p
@@ -190,13 +199,14 @@ class GaussianDiffusion:
         return eta * _sqrt_pos((1 - abar_prev) / (1 - abar_t) * (1 - abar_t / abar_prev))
 
     def ddim_step(self, model_output: torch.Tensor, x_t: torch.Tensor, i, i_prev, eta: float = 0.0,
-                  noise: torch.Tensor | None = None, clip_x0: bool = False) -> torch.Tensor:
+                  noise: torch.Tensor | None = None, clip_x0: bool = False,
+                  clip_eps: str = "clipped") -> torch.Tensor:
         """DDIM step (Song et al. 2021, eq. 12) from index ``i`` to ``i_prev < i``.
 
         ``i_prev == -1`` means ``alpha_bar = 1`` (the clean image). ``eta = 0`` is deterministic,
         ``eta = 1`` matches the ancestral DDPM posterior variance.
         """
-        x0, eps = self.x0_and_eps(model_output, x_t, i, clip_x0)
+        x0, eps = self.x0_and_eps(model_output, x_t, i, clip_x0, clip_eps)
         return self.ddim_update(x0, eps, i, i_prev, eta, noise)
 
     def ddim_update(self, x0: torch.Tensor, eps: torch.Tensor, i, i_prev, eta: float = 0.0,

@@ -109,8 +109,13 @@ def ddpm_sample(model: Model, diffusion: GaussianDiffusion, shape, *, num_steps:
 def ddim_sample(model: Model, diffusion: GaussianDiffusion, shape, *, num_steps: int = 50,
                 eta: float = 0.0, generator: torch.Generator | None = None,
                 x_start: torch.Tensor | None = None, start_t: int | None = None,
-                clip_x0: bool = False, device="cpu", dtype=torch.float32) -> Iterator[StepOutput]:
-    """DDIM sampling over ``num_steps`` strided steps with noise scale ``eta`` (0 = deterministic)."""
+                clip_x0: bool = False, clip_eps: str = "clipped", device="cpu",
+                dtype=torch.float32) -> Iterator[StepOutput]:
+    """DDIM sampling over ``num_steps`` strided steps with noise scale ``eta`` (0 = deterministic).
+
+    ``clip_eps``: with ``clip_x0``, whether the update uses eps re-derived from the clipped x_0
+    (``"clipped"``, the default) or the network's raw eps (``"raw"``, a stock diffusers
+    ``DDIMPipeline``); see :meth:`GaussianDiffusion.x0_and_eps`."""
     T = diffusion.num_timesteps
     visit = _start(strided_indices(T, num_steps), start_t, T)
     x = _init(shape, x_start, generator, device, dtype)
@@ -118,7 +123,7 @@ def ddim_sample(model: Model, diffusion: GaussianDiffusion, shape, *, num_steps:
     for k, i in enumerate(visit):
         i_prev = visit[k + 1] if k + 1 < n else -1
         out = model(x, torch.full((shape[0],), i, dtype=torch.long, device=device))
-        x0, eps = diffusion.x0_and_eps(out, x, i, clip_x0)   # i: an int (diffusion.py)
+        x0, eps = diffusion.x0_and_eps(out, x, i, clip_x0, clip_eps)   # i: an int (diffusion.py)
         a_t, a_prev = diffusion.ddim_alpha_bars(i, i_prev, x)
         sigma = diffusion.ddim_sigma(i, i_prev, eta, x)
         yield StepOutput(i + 1, x, x0, k, n, 1 - a_t / a_prev, sigma)
@@ -128,12 +133,14 @@ def ddim_sample(model: Model, diffusion: GaussianDiffusion, shape, *, num_steps:
 
 
 def sampler(kind: str, model: Model, diffusion: GaussianDiffusion, shape, *, steps: int | None = None,
-            eta: float = 0.0, **kw) -> Iterator[StepOutput]:
-    """``kind``: ``ddpm`` (all T steps unless ``steps``) or ``ddim`` (``steps`` default 50)."""
+            eta: float = 0.0, clip_eps: str = "clipped", **kw) -> Iterator[StepOutput]:
+    """``kind``: ``ddpm`` (all T steps unless ``steps``) or ``ddim`` (``steps`` default 50).
+    ``clip_eps`` applies to DDIM only (DDPM's step does not use eps after clipping)."""
     if kind == "ddpm":
         return ddpm_sample(model, diffusion, shape, num_steps=steps, **kw)
     if kind == "ddim":
-        return ddim_sample(model, diffusion, shape, num_steps=steps or 50, eta=eta, **kw)
+        return ddim_sample(model, diffusion, shape, num_steps=steps or 50, eta=eta, clip_eps=clip_eps,
+                           **kw)
     raise ValueError(f"unknown sampler {kind!r}; choose ddpm or ddim")
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-SCHEDULE_NAMES = ("linear", "scaled_linear", "quadratic", "cosine", "sigmoid")
+from .names import SCHEDULE_NAMES  # noqa: E402,F401 - part of this module's API
 
 # Default beta ranges, as the schedule's authors publish them for T = 1000.
 _DEFAULT_RANGES = {

@@ -63,9 +63,10 @@ def test_ddpm_step_matches_scheduler_step(variance, clip, prediction):
         torch.testing.assert_close(ours, ref, atol=TOL, rtol=TOL)
 
 
+@pytest.mark.parametrize("clip_eps", ["clipped", "raw"])
 @pytest.mark.parametrize("eta", [0.0, 1.0])
 @pytest.mark.parametrize("clip", [True, False])
-def test_ddim_step_matches_scheduler_over_50_steps(eta, clip):
+def test_ddim_step_matches_scheduler_over_50_steps(eta, clip, clip_eps):
     sched = DDIMScheduler(num_train_timesteps=1000, clip_sample=clip)
     sched.set_timesteps(50)
     d = GaussianDiffusion(NoiseSchedule.from_name("linear"))
@@ -76,10 +77,25 @@ def test_ddim_step_matches_scheduler_over_50_steps(eta, clip):
     for k, t in enumerate(ours_ts):
         out = torch.sin(3 * x_ref) + 0.01 * t  # a deterministic stand-in for a network
         noise = torch.randn(x_ref.shape, generator=torch.Generator().manual_seed(k))
-        # like improved-diffusion, we re-derive eps from a clipped x_0
+        # "clipped" (ours by default, like improved-diffusion) re-derives eps from a clipped x_0:
+        # diffusers' use_clipped_model_output=True; "raw" keeps it: diffusers' default
         ref = sched.step(out, t, x_ref, eta=eta, variance_noise=noise,
-                         use_clipped_model_output=True).prev_sample
+                         use_clipped_model_output=clip_eps == "clipped").prev_sample
         i_prev = ours_ts[k + 1] if k + 1 < len(ours_ts) else -1
-        ours = d.ddim_step(out, x_ref, t, i_prev, eta, noise, clip_x0=clip)
+        ours = d.ddim_step(out, x_ref, t, i_prev, eta, noise, clip_x0=clip, clip_eps=clip_eps)
         torch.testing.assert_close(ours, ref, atol=TOL, rtol=TOL)
         x_ref = ref
+
+
+def test_the_two_clip_eps_conventions_differ_only_when_x0_is_clipped():
+    d = GaussianDiffusion(NoiseSchedule.from_name("linear"))
+    g = torch.Generator().manual_seed(5)
+    x = 3 * torch.randn(2, 1, 4, 4, generator=g, dtype=torch.float64)    # x0 outside [-1, 1]
+    out = torch.randn(2, 1, 4, 4, generator=g, dtype=torch.float64)
+    a = d.ddim_step(out, x, 500, 480, clip_x0=True, clip_eps="clipped")
+    b = d.ddim_step(out, x, 500, 480, clip_x0=True, clip_eps="raw")
+    assert (a - b).abs().max() > 1e-3
+    torch.testing.assert_close(d.ddim_step(out, x, 500, 480, clip_eps="clipped"),
+                               d.ddim_step(out, x, 500, 480, clip_eps="raw"))
+    with pytest.raises(ValueError, match="clip_eps"):
+        d.ddim_step(out, x, 500, 480, clip_x0=True, clip_eps="sometimes")

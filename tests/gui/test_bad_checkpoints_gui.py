@@ -27,8 +27,8 @@ TIMEOUT = 60000
 
 
 @pytest.fixture(scope="module")
-def good(tmp_path_factory):
-    return make_checkpoint(tmp_path_factory.mktemp("good") / "tiny", timesteps=T)
+def good(checkpoints):
+    return checkpoints(timesteps=T)
 
 
 @pytest.fixture

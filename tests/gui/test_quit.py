@@ -34,7 +34,6 @@ from PIL import Image
 
 pytest.importorskip("pytestqt")
 
-from tiny_models import make_checkpoint  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 QUIT_LIMIT_S = 2.0
@@ -81,7 +80,7 @@ DRIVER = textwrap.dedent(r'''
     def drive(win):
         from diffusion_gui.gui.panels import forward
         if STAGE == "startup":
-            poll(lambda: forward._backend_job is not None and forward._backend_job.is_running(),
+            poll(forward.backend_importing,
                  lambda: quit_now(win, "importing torch"), "the torch import to start")
             return
         if STAGE == "first_load":
@@ -160,10 +159,10 @@ DRIVER = textwrap.dedent(r'''
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
+def files(tmp_path_factory, checkpoints):
     d = tmp_path_factory.mktemp("quit")
-    m1 = make_checkpoint(d / "tiny1000", timesteps=1000)                 # long DDPM runs
-    m2 = make_checkpoint(d / "tiny_rgb", channels=3, timesteps=50, seed=1)
+    m1 = checkpoints(timesteps=1000)                                     # long DDPM runs
+    m2 = checkpoints(channels=3, timesteps=50, seed=1)
     img = d / "photo.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)).save(img)
     return d, m1, m2, img

@@ -256,7 +256,7 @@ def test_many_jobs_leave_no_threads_behind(qtbot):
     for _ in range(30):
         done = []
         run_job(counting(3), on_finished=done.append)
-        qtbot.waitUntil(lambda: bool(done), timeout=TIMEOUT)
+        qtbot.waitUntil(lambda done=done: bool(done), timeout=TIMEOUT)
     for _ in range(10):
         job = run_job(counting(10_000, delay=0.001))
         job.stop()

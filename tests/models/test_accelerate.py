@@ -22,11 +22,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
-pytestmark = pytest.mark.slow   # a subprocess / soak / several processes: `make test-fast` skips it
 import torch
 
 pytest.importorskip("accelerate")
+pytestmark = pytest.mark.slow   # several processes: `make test-fast` skips it
 
 ROOT = Path(__file__).resolve().parents[2]
 ARGS = ["--preset", "tiny", "--size", "8", "--batch", "8", "--steps", "3", "--threads", "1"]

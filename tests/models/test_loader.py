@@ -30,9 +30,9 @@ def _fresh_cache():
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory):
+def base(checkpoints):
     """A flat 16 px grey checkpoint that tests copy and then damage."""
-    return make_checkpoint(tmp_path_factory.mktemp("base") / "flat16", timesteps=T)
+    return checkpoints(timesteps=T)
 
 
 def _copy(base, tmp_path, name="m") -> Path:
