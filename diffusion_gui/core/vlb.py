@@ -63,7 +63,7 @@ def discretized_gaussian_log_likelihood(x: torch.Tensor, means: torch.Tensor,
 
     Uses the exact normal CDF (``torch.special.ndtr`` / ``log_ndtr``); improved-diffusion's
     ``discretized_gaussian_log_likelihood`` uses a tanh approximation of the CDF instead, so the two
-    differ slightly (~1e-3 relative). A middle bin in the upper tail is computed as the difference
+    differ slightly (``benchmarks/vlb_figures.py`` measures the effect on L_0). A middle bin in the upper tail is computed as the difference
     of upper-tail probabilities, which keeps its precision; probabilities are floored at 1e-12
     before the log, as in improved-diffusion, so the result is always finite.
     """
@@ -129,9 +129,8 @@ def evaluated_indices(timesteps: int, stride: int = 1) -> np.ndarray:
 
     The KL terms fall steeply over the first steps (the curve is convex there), where linear
     interpolation across a gap overestimates badly; evaluating the first ``stride`` indices
-    densely fixes that. Measured on the digits model (20 held-out digits, exact 2.426 bits/dim):
-    stride 10 gives 2.435 (110 evaluations) where plain ``range(0, T, 10)`` gave 3.012, and
-    stride 50 gives 2.439 (70 evaluations) where plain striding gave 7.04.
+    densely fixes that. What a stride costs in accuracy on the built-in model is measured by
+    ``benchmarks/vlb_figures.py`` (figures in docs/performance.md).
     """
     if stride < 1:
         raise ValueError("stride must be at least 1")
