@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from diffusion_gui.commands import _vlb_images, make_sampler
+from diffusion_gui.commands import make_sampler
 from diffusion_gui.core import run
 from diffusion_gui.core.vlb import compute_vlb
 from diffusion_gui.models.data import digits
 from diffusion_gui.models.loader import load_model
 from diffusion_gui.models.quality import digit_classifier, judge
+from diffusion_gui.sessions.losses import vlb_images
 
 
 def sample(model, kind, n, steps, seed, batch=256):
@@ -62,7 +63,7 @@ def main(argv=None):
     ddpm = judge(clf, sample(model, "ddpm", a.ddpm_n, None, seed=0))
     print(f"DDPM-1000 x{a.ddpm_n}:", json.dumps(ddpm), f"({time.perf_counter() - t0:.0f} s)", flush=True)
     t0 = time.perf_counter()
-    vlb = compute_vlb(model, model.diffusion, _vlb_images(model, None, a.vlb_n), stride=1, t_batch=256,
+    vlb = compute_vlb(model, model.diffusion, vlb_images(model, None, a.vlb_n), stride=1, t_batch=256,
                       generator=torch.Generator().manual_seed(0))
     print(f"VLB on {a.vlb_n} held-out digits: {vlb.total_bpd:.3f} bits/dim "
           f"(prior {vlb.prior_bpd:.4f}, decoder {vlb.decoder_bpd:.3f}) ({time.perf_counter() - t0:.0f} s)", flush=True)

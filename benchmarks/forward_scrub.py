@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     app = QApplication.instance() or QApplication([])
     from diffusion_gui.gui import main_window as mw
     from diffusion_gui.gui.context import AppContext
-    from diffusion_gui.gui.panels import forward as fwd
+    from diffusion_gui.sessions.forward import SIZES
 
     if not args.all_panels:
         mw.PANELS[:] = [("forward", "forward", "ForwardPanel")]
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     results = {}
     for size in [int(s) for s in args.sizes.split(",")]:
-        fp.size_combo.setCurrentIndex(fwd.SIZES.index(size))
+        fp.size_combo.setCurrentIndex(SIZES.index(size))
         fp.wait_for_chain(600000)
         for _ in range(20):
             app.processEvents()

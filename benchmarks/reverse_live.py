@@ -11,23 +11,11 @@
     from the click to ``run_ended`` (thread start, first step and showing the result included),
     the live frames shown per second and the GUI thread's CPU share.
 
-    Why in the same thread: on this kind of 2-core VM a loop's speed depends on the thread it
-    runs in. Back to back, the same bare loop in 16 fresh threads took 0.77x..1.44x the median
-    time, and the two halves of one thread's loop mostly agreed with each other (0.864 / 0.860,
-    0.941 / 0.947); timing the GUI run in one thread against bare loops in others measured that
-    draw of the threads (single runs from 0.77 to 1.25), not the GUI.
+    Why the bare loops run in the worker's own thread, and why torch runs only in threads
+    that end: docs/performance.md, "The reverse panel's live sampling".
 (b) Then plain runs with a 5 ms QTimer in the GUI thread recording the gaps between its ticks;
     the longest gap beyond 5 ms is the longest stall of the event loop during a run (target
     <= 50 ms). The same probe with no run going gives the floor of the machine.
-
-**Like the app, this script runs torch only in threads that end** (the model loading and each
-run in a short-lived thread; the GUI thread never runs torch). torch's OpenMP (GNU libgomp)
-keeps a pool of worker threads for every thread that ever ran a parallel region, for as long as
-that thread lives, and once the pools hold more threads than there are cores, every team waits
-at its barriers by sleeping instead of spinning: here that made the worker's 100 steps take
-2.7 s instead of 1.3 s. An earlier version of this script ran the bare loop in the main thread,
-whose pool then slowed the worker down, and measured 0.47. ``tests/gui/test_openmp_pools.py``
-checks that the app's GUI thread never starts such a pool.
 
 Model: ``--model`` or the built-in digits model when present, else a random model of its
 architecture (``build_unet('small', 16, 1)``, T = 1000). Figures are printed, never asserted:
@@ -159,8 +147,8 @@ def main(argv=None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from diffusion_gui.core import strided_indices
-    from diffusion_gui.gui.panels.reverse import ReverseRun
     from diffusion_gui.models.loader import load_model
+    from diffusion_gui.sessions.reverse import ReverseRun
 
     app = QApplication.instance() or QApplication([])
     tmp = tempfile.TemporaryDirectory()
@@ -245,7 +233,7 @@ def main(argv=None) -> int:
     def cli() -> dict:
         """The same run as the CLI makes it: ``make_sampler`` exhausted in a thread, no Qt,
         with the same bare loops around it in that thread."""
-        from diffusion_gui.commands import make_sampler
+        from diffusion_gui.sessions.sampling import make_sampler
 
         def body():
             out: dict = {}

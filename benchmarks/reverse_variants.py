@@ -47,9 +47,9 @@ def main(argv=None) -> int:
 
     from diffusion_gui.core import strided_indices
     from diffusion_gui.gui.frame_pacer import GUI_SHARE
-    from diffusion_gui.gui.panels.reverse import ReverseRun
     from diffusion_gui.models.loader import load_model
     from diffusion_gui.models.registry import DEFAULT_MODEL, builtin_path
+    from diffusion_gui.sessions.reverse import ReverseRun
 
     app = QApplication.instance() or QApplication([])
     model = in_thread(lambda: load_model(str(builtin_path(DEFAULT_MODEL))))

@@ -18,21 +18,15 @@ import torch
 
 from diffusion_gui.cli import main
 from diffusion_gui.core.vlb import compute_vlb, evaluated_indices
+from diffusion_gui.sessions.losses import vlb_images
 
 T = 50
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
+def ckpt(checkpoints):
     """The tiny checkpoint of the issue: UNet2DModel 16 px, 1 channel, (8, 16), T = 50."""
-    from diffusers import DDPMScheduler, UNet2DModel
-    d = tmp_path_factory.mktemp("ckpt") / "tiny"
-    torch.manual_seed(0)
-    UNet2DModel(sample_size=16, in_channels=1, out_channels=1, block_out_channels=(8, 16),
-                layers_per_block=1, norm_num_groups=4, down_block_types=("DownBlock2D", "DownBlock2D"),
-                up_block_types=("UpBlock2D", "UpBlock2D")).save_pretrained(d)
-    DDPMScheduler(num_train_timesteps=T).save_config(d)
-    return d
+    return checkpoints(timesteps=T)
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +56,11 @@ def _reference(model, x0, stride, seed=0):
 
 
 def test_vlb_digits_json_matches_compute_vlb(ckpt, model, tmp_path, capsys):
-    from diffusion_gui.commands import _vlb_images
     out = tmp_path / "terms.csv"
     rc = main(["vlb", "--model", str(ckpt), "--digits", "3", "--stride", "5", "-o", str(out), "--json"])
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
-    ref = _reference(model, _vlb_images(model, None, 3), 5)
+    ref = _reference(model, vlb_images(model, None, 3), 5)
     assert summary["images"] == 3 and summary["timesteps"] == T and summary["stride"] == 5
     assert summary["total_bpd"] == pytest.approx(ref.total_bpd, rel=1e-9)
     assert summary["prior_bpd"] == pytest.approx(ref.prior_bpd, rel=1e-9)

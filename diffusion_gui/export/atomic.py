@@ -17,7 +17,7 @@ from typing import Iterator
 from ..errors import ExportError
 
 __all__ = ["ExportError", "Cancelled", "atomic_path", "check_target", "check_folder",
-           "export_oserror", "call_progress"]
+           "export_oserror", "call_progress", "write_text_atomic"]
 
 
 class Cancelled(Exception):
@@ -115,6 +115,15 @@ def atomic_path(path) -> Iterator[Path]:
         if isinstance(e, OSError):
             raise export_oserror(e, target) from e
         raise
+
+
+def write_text_atomic(path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_path`: a failure leaves no
+    partial file and raises :class:`ExportError` with a one-line message. Returns the path."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
 
 
 def call_progress(progress, done: int, total: int) -> None:

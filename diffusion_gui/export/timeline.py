@@ -114,12 +114,15 @@ def forward_caption(t: int, alpha_bar: float) -> str:
 def forward_coefficients(alpha_bars) -> tuple[np.ndarray, np.ndarray]:
     """``(sqrt(abar_t), sqrt(1 - abar_t))`` as float64 ``[T + 1]`` indexed by the paper's ``t``
     (``t = 0``: 1 and 0), from a schedule's ``alpha_bars`` ``[T]`` (index ``i = t - 1``; a tensor
-    or an array). The same numbers as ``NoiseSchedule.sqrt_alpha_bars`` /
-    ``sqrt_one_minus_alpha_bars`` (IEEE square roots of the same float64 values)."""
-    if hasattr(alpha_bars, "detach"):                  # a torch tensor, without importing torch
-        alpha_bars = alpha_bars.detach().to("cpu").numpy()
-    abar = np.concatenate([[1.0], np.asarray(alpha_bars, dtype=np.float64).reshape(-1)])
-    return np.sqrt(abar), np.sqrt(1.0 - abar)
+    or an array). Computed as :class:`~diffusion_gui.core.NoiseSchedule` computes
+    ``sqrt_alpha_bars`` / ``sqrt_one_minus_alpha_bars`` (torch's float64 square root of the same
+    ``[T]`` values), so the bits are the schedule's: numpy's square root differs from torch's in
+    the last float64 place for some values."""
+    import torch
+
+    ab = torch.as_tensor(np.asarray(alpha_bars, dtype=np.float64).reshape(-1).copy())
+    return (np.concatenate([[1.0], ab.sqrt().numpy()]),
+            np.concatenate([[0.0], (1.0 - ab).sqrt().numpy()]))
 
 
 def forward_xt(x0: np.ndarray, eps: np.ndarray, sqrt_abar, sqrt_one_minus_abar, *,

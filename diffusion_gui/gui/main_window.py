@@ -29,6 +29,8 @@ from .window_parts import (  # noqa: F401 - re-exported for scripts and tests
     sample_images,
 )
 
+APP_NAME = "diffusion-gui"
+
 
 class MainWindow(QMainWindow):
     """``MainWindow(ctx)``; call :meth:`start` once shown to load the start-up image and model.
@@ -54,7 +56,7 @@ class MainWindow(QMainWindow):
         self._dialogs: list[QWidget] = []
         self._startup_model = True
         self._closed = False
-        self.setWindowTitle("diffusion-gui")
+        self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
 
         self.banner = ErrorBanner()
@@ -84,6 +86,8 @@ class MainWindow(QMainWindow):
         ctx.image_changed.connect(self.banner.hide)      # a good image clears an old error
         ctx.recent_changed.connect(self._rebuild_recent_menu)
         self.tabs.currentChanged.connect(self._on_tab_changed)
+        self.tabs.currentChanged.connect(lambda _: self.statusBar().clearMessage())   # not another panel's
+        self.banner.dismissed.connect(self._clear_error_status)
         if self.skipped:
             names = ", ".join(self.skipped)
             self.statusBar().showMessage(f"Panels not available yet: {names}", 10000)
@@ -302,6 +306,11 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"{title}: {message}", 15000)
         self.banner.show_error(title, message)
 
+    def _clear_error_status(self):
+        """The banner was closed: its message leaves the status bar too."""
+        if self.banner.title and self.statusBar().currentMessage().startswith(self.banner.title):
+            self.statusBar().clearMessage()
+
     def _on_model_loading(self, spec: str):
         self.model_label.setText(f"Model: loading {spec}\u2026")
         self.model_label.setStyleSheet("padding: 0 8px; color: #666;")
@@ -317,12 +326,13 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     def _update_title(self):
-        parts = ["diffusion-gui"]
+        # Qt adds the application's display name itself (" — diffusion-gui"), where one is set
+        parts = [] if QApplication.applicationDisplayName() == APP_NAME else [APP_NAME]
         if self.ctx.image_path:
             parts.append(Path(self.ctx.image_path).name)
         if self.ctx.model is not None:
             parts.append(self.ctx.model.name)
-        self.setWindowTitle(" \u2014 ".join(parts))
+        self.setWindowTitle(" \u2014 ".join(parts) or APP_NAME)
 
     # ================================================================== drag and drop
     def _local_paths(self, mime) -> list[Path]:
@@ -364,7 +374,7 @@ class MainWindow(QMainWindow):
         from ..models.registry import DEFAULT_MODEL
         from .panels.forward import ensure_backend
 
-        img_path = Path(image) if image else default_image()
+        img_path = Path(image) if image else self.startup_image()
         self.statusBar().showMessage("Loading torch\u2026")
         if self.current_panel() is not None:      # keys (Space, arrows) go to the panel at once
             self.current_panel().setFocus(Qt.OtherFocusReason)
@@ -380,6 +390,14 @@ class MainWindow(QMainWindow):
                 self.ctx.load_model(model or DEFAULT_MODEL)
 
         ensure_backend(ready)
+
+    def startup_image(self) -> Path | None:
+        """The image of the last session (the most recent file that still exists), else a
+        built-in sample."""
+        for f in self.ctx.recent_files()[:1]:
+            if Path(f).is_file():
+                return Path(f)
+        return default_image()
 
     # ================================================================== persistence
     def _restore(self):

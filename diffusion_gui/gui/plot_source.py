@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..sessions.export_sources import ExportError, ExportOptions, ExportSource, validate_target
+from ..sessions.export_run import validate_target
+from ..sessions.export_sources import ExportError, ExportOptions, ExportSource
 
 __all__ = ["PlotSource"]
 

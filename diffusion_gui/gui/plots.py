@@ -84,11 +84,15 @@ def style_plot(plot: pg.PlotItem | pg.PlotWidget, title: str = "", x_label: str 
 
 def make_plot(title: str = "", x_label: str = "", y_label: str = "", *, log_y: bool = False,
               parent=None, min_height: int = 140, mouse: bool = False,
-              x_units: str | None = None, y_units: str | None = None) -> pg.PlotWidget:
+              x_units: str | None = None, y_units: str | None = None,
+              log_axis: bool = False) -> pg.PlotWidget:
     """A styled :class:`pyqtgraph.PlotWidget`. ``mouse=False`` disables pan/zoom (a click then
-    only picks, e.g. a timestep via :class:`TCursor`); the context menu is off either way."""
+    only picks, e.g. a timestep via :class:`TCursor`); the context menu is off either way.
+    ``log_axis=True``: the left axis is a :class:`LogAxis` (tidy labels once it is in log mode,
+    ``log_y=True`` or ``setLogMode``)."""
     configure()
-    w = pg.PlotWidget(parent=parent, background="w")
+    axes = {"left": LogAxis("left")} if log_axis else None
+    w = pg.PlotWidget(parent=parent, background="w", axisItems=axes)
     style_plot(w, title, x_label, y_label, log_y=log_y, x_units=x_units, y_units=y_units)
     w.setMouseEnabled(x=mouse, y=mouse)
     w.setMinimumHeight(min_height)
@@ -305,11 +309,16 @@ _SUP = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def _log_label(v: float) -> str:
+    """A tick value for a log axis: plain in [0.1, 1000), else ``m·10ᵉ`` (``5·10⁻³``)."""
     if 0.1 <= v < 1e3:
         return f"{v:g}"
     e = int(math.floor(math.log10(v) + 1e-9))
     m = round(v / 10 ** e)
     return ("" if m == 1 else f"{m}·") + "10" + str(e).translate(_SUP)
+
+
+def _mantissa(v: float) -> int:
+    return int(round(v / 10 ** math.floor(math.log10(v) + 1e-9)))
 
 
 def plain_axes(plot: pg.PlotWidget):
@@ -319,29 +328,15 @@ def plain_axes(plot: pg.PlotWidget):
     return plot
 
 
-def tidy_log_axis(plot: pg.PlotWidget, side: str = "left"):
-    """Readable tick labels for a log axis: decades always, 2 and 5 only when they fit
-    (pyqtgraph's default labels every minor tick 2..9, which overlap on a short axis)."""
-    axis = plot.getPlotItem().getAxis(side)
-
-    def strings(values, scale, spacing, axis=axis):
-        lo, hi = sorted(axis.range)
-        span = hi - lo
-        keep = {1} if span > 2.5 else ({1, 2, 5} if span > 0.8 else set(range(1, 10)))
-        out = []
-        for x in values:
-            v = 10 ** float(x) * scale
-            m = int(round(v / 10 ** math.floor(math.log10(v) + 1e-9)))
-            out.append(_log_label(v) if m in keep else "")
-        return out
-
-    axis.logTickStrings = strings
-    return axis
-
-
 class LogAxis(pg.AxisItem):
-    """A log-scale axis that labels only 1, 2 and 5 times a power of ten (pyqtgraph labels
-    every minor tick when the range is under a decade or two, and they overlap)."""
+    """The one log-scale axis of the app: readable tick labels at any range.
+
+    pyqtgraph labels every minor tick 2..9 when the range spans a decade or two, and they
+    overlap. Here: over 2.5 decades only the decades are labelled; down to a factor of 4,
+    1, 2 and 5 times a power of ten; under a factor of 4 (e.g. the first training steps)
+    evenly spaced values placed on the log scale. ``make_plot(log_axis=True)`` puts one on
+    the left; ``plot.setAxisItems({"left": LogAxis("left")})`` adds one to any plot.
+    """
 
     _narrow = False
 
@@ -349,7 +344,6 @@ class LogAxis(pg.AxisItem):
         self._narrow = self.logMode and 0 < maxVal - minVal < math.log10(4)
         if not self._narrow:
             return super().tickValues(minVal, maxVal, size)
-        # under a factor of 4 (the first steps): evenly spaced values, placed on the log scale
         lo, hi = 10 ** minVal, 10 ** maxVal
         step = 10 ** math.floor(math.log10((hi - lo) / 3))
         for m in (1, 2, 5, 10):
@@ -363,6 +357,6 @@ class LogAxis(pg.AxisItem):
         xs = [10 ** float(v) * scale for v in values]
         if self._narrow:
             return [f"{x:.3g}" for x in xs]
-        keep = [x > 0 and any(abs(x / 10 ** math.floor(math.log10(x) + 1e-9) - m) < 1e-6 for m in (1, 2, 5))
-                for x in xs]
-        return [f"{x:g}" if k else "" for x, k in zip(xs, keep)]
+        lo, hi = sorted(self.range)
+        keep = {1} if hi - lo > 2.5 else {1, 2, 5}
+        return [_log_label(x) if x > 0 and _mantissa(x) in keep else "" for x in xs]

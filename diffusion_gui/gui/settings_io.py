@@ -57,7 +57,7 @@ def load(settings: QSettings, cls: type[S], group: str = "") -> S:
 
 
 def save(settings: QSettings, obj, group: str = "") -> None:
-    """Store a settings dataclass under ``group/``."""
+    """Store a settings dataclass under ``group/`` (a tuple as a list: PySide6 would pickle it)."""
     prefix = f"{group}/" if group else ""
     for key, value in to_raw(obj).items():
-        settings.setValue(prefix + key, value)
+        settings.setValue(prefix + key, list(value) if isinstance(value, tuple) else value)

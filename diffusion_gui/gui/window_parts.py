@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from ..paths import assets_dir
@@ -66,7 +66,10 @@ class Placeholder(QWidget):
 
 
 class ErrorBanner(QFrame):
-    """A non-modal error strip: title, one-line message, a close button."""
+    """A non-modal error strip: title, one-line message, a close button (``dismissed`` when the
+    user closes it)."""
+
+    dismissed = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -82,6 +85,7 @@ class ErrorBanner(QFrame):
         close.setAutoRaise(True)
         close.setToolTip("Dismiss")
         close.clicked.connect(self.hide)
+        close.clicked.connect(self.dismissed)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(10, 4, 4, 4)
         icon = QLabel("\u26a0")

@@ -450,10 +450,11 @@ class JobSlot:
     def retire(self):
         """Detach and cancel the current job without waiting; the slot is then empty."""
         job, self.job = self.job, None
-        if job is not None and job.is_running():
-            job.detach()
-            job.cancel()
-            self._retired.append(job)
+        if job is not None:
+            job.detach()          # also when its thread has ended: its outcome may be queued
+            if job.is_running():
+                job.cancel()
+                self._retired.append(job)
         self._retired = [j for j in self._retired if j.is_running()]
 
     def shutdown(self, timeout_ms: int | None = None) -> bool:

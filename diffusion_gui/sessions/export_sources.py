@@ -28,32 +28,26 @@ Timesteps are the **paper's** ``t`` everywhere: ``t = 0`` is the clean image, ``
 Iterating a source gives ``(label, fn)`` like the legacy tuples, ``fn()`` returning the frames
 with the default options (a list of frames, or ``(frames, captions)`` when it has captions).
 
-:func:`run_export` writes a source (any kind but ``'plot'``) to a file or a folder and is what the
-dialog runs in its worker; :func:`estimate_bytes` encodes a few frames to guess the file size.
-Neither imports Qt. A plot source (``diffusion_gui.gui.plot_source``) exports itself in the GUI
-thread.
+Writing a source to a file (``run_export``, ``estimate_bytes``, ``validate_target``) is
+:mod:`diffusion_gui.sessions.export_run`; a plot source (``diffusion_gui.gui.plot_source``)
+exports itself in the GUI thread.
 """
 from __future__ import annotations
 
-import io
-import math
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from ..export import Cancelled, ExportError
-from ..export.atomic import call_progress, check_folder, check_target
-from ..export.frames import as_frames, compose
+from ..export.atomic import call_progress
+from ..export.frames import as_frames
 from ..export.timeline import SPACINGS, forward_caption, forward_coefficients, forward_xt, timeline_steps
 
 __all__ = ["OPTION_NAMES", "FORMATS", "KIND_FORMATS", "ExportOptions", "ExportSource",
            "FramesSource", "TimelineSource", "ForwardTimelineSource", "TrajectorySource",
-           "as_source", "validate_target", "run_export", "estimate_bytes",
-           "filmstrip_columns", "slug", "ExportError", "Cancelled"]
+           "as_source", "slug", "WHICH", "FILMSTRIP_COLUMNS", "ExportError", "Cancelled"]
 
 OPTION_NAMES = ("t_range", "n_frames", "spacing", "which", "image", "caption", "size")
 
@@ -417,7 +411,6 @@ class TrajectorySource(ExportSource):
                                      f"{a.dtype} {a.shape}")
         self._steps = steps
         self._ts = np.array([t for t, _, _ in steps])
-        self._asc = np.argsort(self._ts, kind="stable")                   # indices by t upwards
         self.T = int(T if T is not None else self._ts.max())
         self._abar = None if alpha_bars is None else np.concatenate(
             [[1.0], np.asarray(alpha_bars, dtype=np.float64).reshape(-1)])
@@ -447,56 +440,28 @@ class TrajectorySource(ExportSource):
         return self._defaults
 
     def selection(self, opts: ExportOptions) -> list[int]:
-        """Indices into ``steps`` of the frames shown, in playing order."""
-        lo, hi = opts.t_range if opts.t_range is not None else (0, self.T)
-        lo, hi = sorted((int(lo), int(hi)))
-        asc = [i for i in self._asc if lo <= self._ts[i] <= hi]
-        if not asc:                       # nothing recorded in the range: the nearest step
-            asc = [int(self._asc[np.argmin(np.abs(self._ts[self._asc] - (lo + hi) / 2))])]
-        n = max(1, int(opts.n_frames))
-        if n >= len(asc):
-            chosen = asc
-        elif n == 1:
-            chosen = [asc[0]]
-        else:
-            span = max(1, hi - lo)
-            targets = [lo + s for s in timeline_steps(span, n, opts.spacing)] if n <= span + 1 \
-                else list(range(lo, hi + 1))
-            avail = self._ts[asc]
-            chosen = [asc[j] for j in _nearest_distinct(avail, targets)]
-        return sorted(set(chosen))        # playing order = recorded order
+        """Indices into ``steps`` of the frames shown, in playing order: the one rule of
+        ``sample --gif`` too (:func:`~diffusion_gui.export.timeline.pick_frames`)."""
+        from ..export.timeline import pick_frames
+        return pick_frames(self._ts, opts.n_frames, opts.spacing, opts.t_range, T=self.T)
 
     def count(self, opts):
         return len(self.selection(opts))
 
-    def _grid(self, x, opts):
-        from ..core.images import tile
-        if opts.image is not None:
-            k = min(max(int(opts.image), 0), self._B - 1)
-            x = x[k:k + 1]
-        return tile(x, ncols=self.ncols if opts.image is None else 1, pad=self.pad)
-
     def frame_at(self, opts, k):
+        """Frame ``k``: :func:`~diffusion_gui.export.frames.trajectory_frame` (the composer of
+        ``sample --gif`` and the live view), captioned by
+        :func:`~diffusion_gui.export.timeline.trajectory_caption`."""
+        from ..export.frames import trajectory_frame
+        from ..export.timeline import trajectory_caption
         i = self.selection(opts)[k]
         t, xt, x0 = self._steps[i]
         which = opts.which if self._has_x0 else "xt"
-        if which == "xt":
-            frame = self._grid(xt, opts)
-        elif which == "x0":
-            frame = self._grid(x0, opts)
-        else:
-            a, b = self._grid(xt, opts), self._grid(x0, opts)
-            gap = np.full((a.shape[0], max(4, 4 * self.pad), a.shape[2]), 255, np.uint8)
-            frame = np.concatenate([a, gap, b], axis=1)
+        frame = trajectory_frame(xt, x0, which, ncols=self.ncols, pad=self.pad, image=opts.image)
         cap = None
         if opts.caption:
-            cap = f"t = {t}"
-            if self._abar is not None and 0 <= t < len(self._abar):
-                cap += f"   abar_t = {self._abar[t]:.4f}"
-            if which == "both":
-                cap += "   x_t | x0_pred"
-            elif which == "x0":
-                cap += "   x0_pred"
+            ab = self._abar[t] if self._abar is not None and 0 <= t < len(self._abar) else None
+            cap = trajectory_caption(t, which, ab)
         return frame, cap
 
 
@@ -507,136 +472,3 @@ def as_source(obj) -> ExportSource:
     if isinstance(obj, (tuple, list)) and len(obj) == 2 and callable(obj[1]):
         return FramesSource(str(obj[0]), fn=obj[1])
     raise TypeError(f"not an export source: {obj!r}")
-
-
-# =============================================================================== export
-def validate_target(fmt: str, path) -> Path:
-    """Check ``path`` for format ``fmt`` before any work: the extension, the folder (exists,
-    writable). Raises :class:`ExportError` with a one-line message; returns ``Path(path)``."""
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown export format {fmt!r}")
-    s = os.fspath(path).strip() if path is not None else ""
-    if not s:
-        raise ExportError("choose where to write the export")
-    p = Path(s).expanduser()
-    name, ext = FORMATS[fmt]
-    if fmt == "png_sequence":
-        if p.exists() and not p.is_dir():
-            raise ExportError(f"cannot write frames into '{s}': it is a file, not a folder")
-        if p.suffix and not p.is_dir():
-            raise ExportError(f"a PNG sequence goes into a folder: '{s}' looks like a file "
-                              f"('{p.suffix}'); give a folder name without an extension")
-        check_folder(p if p.is_dir() else p.parent)
-        return p
-    if p.suffix.lower() != ext:
-        what = f"unknown file type '{p.suffix}'" if p.suffix else "no file extension"
-        raise ExportError(f"cannot export to '{s}': {what}; {name} is written as '{ext}'")
-    return check_target(p)
-
-
-def filmstrip_columns(n: int) -> int:
-    """Frames per row of a filmstrip of ``n`` frames: one row up to 10, else rows of 10."""
-    return max(1, min(n, FILMSTRIP_COLUMNS))
-
-
-def run_export(source: ExportSource, opts: ExportOptions, fmt: str, path,
-               progress: Callable[[int, int, str], bool | None] | None = None):
-    """Render ``source``'s frames and write them as ``fmt`` to ``path``. Qt-free: this is what
-    the dialog's worker runs (not for ``'plot'`` sources: ``PlotSource.export``).
-
-    ``progress(done, total, phase)`` with phase ``'frames'`` then ``'writing'`` (``total`` =
-    2 x frames); returning ``False`` cancels (:class:`Cancelled`; nothing is left behind and an
-    existing target is untouched). Raises :class:`ExportError` for a bad target.
-    Returns the path written (a list of paths for a PNG sequence).
-    """
-    if source.kind == "plot":
-        raise ExportError("plots are exported in the GUI thread (PlotSource.export)")
-    if fmt not in source.formats():
-        raise ExportError(f"{source.label} cannot be exported as {FORMATS[fmt][0]}")
-    target = validate_target(fmt, path)
-    n = source.count(opts)
-    if n < 1:
-        raise ExportError(source.empty_reason() or "there are no frames to export")
-
-    def report(done, phase):
-        if progress is not None and progress(done, 2 * n, phase) is False:
-            raise Cancelled("export cancelled")
-
-    frames, caps = [], []
-    for k, (f, c) in enumerate(source.frames(opts)):
-        report(k, "frames")
-        frames.append(f)
-        caps.append(c)
-    captions = caps if (opts.caption and any(c for c in caps)) else None
-    scale = max(1, int(opts.scale))
-
-    def sub(done, total):
-        if progress is not None:
-            return progress(n + round(done * n / max(total, 1)), 2 * n, "writing")
-        return None
-
-    report(n, "writing")
-    if fmt == "gif":
-        from ..export import write_gif
-        return write_gif(frames, target, fps=opts.fps, hold_last_s=opts.hold_last_s,
-                         loop=0 if opts.loop else None, scale=scale, captions=captions,
-                         progress=sub)
-    if fmt == "png_sequence":
-        from ..export import write_png_sequence
-        return write_png_sequence(frames, target, scale=scale, captions=captions, progress=sub)
-    from ..export import write_filmstrip  # 'filmstrip' and a still's 'png'
-    out = write_filmstrip(frames, target, labels=captions, scale=scale,
-                          ncols=filmstrip_columns(len(frames)))
-    sub(1, 1)
-    return out
-
-
-def _sample_indices(n: int, k: int) -> list[int]:
-    return sorted(set(np.round(np.linspace(0, n - 1, min(k, n))).astype(int).tolist()))
-
-
-def estimate_bytes(source: ExportSource, opts: ExportOptions, fmt: str, samples: int = 3,
-                   should_stop: Callable[[], bool] | None = None) -> int | None:
-    """A guess of the size of the export in bytes: ``samples`` frames (first, middle, last)
-    encoded the way the writer will encode them, extrapolated to all frames. None for plots
-    (and when ``should_stop()`` turns true: a newer estimate is wanted)."""
-    if source.kind == "plot" or fmt not in ("gif", "png_sequence", "filmstrip", "png"):
-        return None
-    from PIL import Image
-    n = source.count(opts)
-    if n < 1:
-        return 0
-    idx = _sample_indices(n, samples)
-    got = [source.frame_at(opts, k) for k in idx]
-    frames = as_frames([f for f, _ in got])
-    caps = [c for _, c in got] if opts.caption and any(c for _, c in got) else None
-    cells = compose(frames, caps, max(1, int(opts.scale)))
-    sizes = []
-    for a in cells:
-        if should_stop is not None and should_stop():
-            return None
-        buf = io.BytesIO()
-        if fmt == "gif":
-            from ..export.gif import _to_gif_frame
-            _to_gif_frame(a, None).save(buf, format="GIF")
-        else:
-            im = Image.fromarray(a[:, :, 0], "L") if a.shape[2] == 1 else Image.fromarray(a, "RGB")
-            im.save(buf, format="PNG")
-        sizes.append(buf.tell())
-    mean = float(np.mean(sizes))
-    if fmt == "gif":
-        return int(800 + n * max(mean - 800 + 30, 60))   # one header, a frame block per frame
-    if fmt == "png_sequence":
-        return int(n * mean)
-    return int(math.ceil(n * mean * 1.02))                # one PNG of all the cells
-
-
-def describe_bytes(n: int | None) -> str:
-    """``'about 1.2 MB'``; ``''`` for None."""
-    if n is None:
-        return ""
-    if n < 1024:
-        return f"about {n} bytes"
-    if n < 1024 ** 2:
-        return f"about {n / 1024:.0f} KB"
-    return f"about {n / 1024 ** 2:.1f} MB"

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -33,7 +34,7 @@ from .settings import setting
 __all__ = ["SCHEDULES", "SIZES", "DEFAULT_SIZE", "DEFAULT_T", "MAX_T", "FILM_FRAMES",
            "HIST_BINS", "HIST_RANGE", "HIST_SAMPLE", "CHAIN_BUDGET_BYTES", "import_backend",
            "chain_seed", "draw_noise", "working_image", "hist_edges", "hist_density",
-           "ForwardMath", "ChainCache", "chain_generator", "Names", "ForwardSettings"]
+           "ForwardMath", "ChainCache", "chain_generator", "Names", "ForwardSettings", "noise_schedule"]
 
 #: The schedule names of :data:`diffusion_gui.core.schedule.SCHEDULE_NAMES`, repeated here so
 #: that building the panel does not import torch (checked against core once it is loaded).
@@ -283,3 +284,11 @@ class ForwardSettings:
     size: int = setting(DEFAULT_SIZE, choices=SIZES)
     t: int = setting(0, lo=0, hi=MAX_T)          # clamped to 0..T when applied
     overlays: Names = setting(Names())           # schedules overlaid (dashed) on the plots
+
+
+@lru_cache(maxsize=32)
+def noise_schedule(name: str, T: int):
+    """The :class:`~diffusion_gui.core.NoiseSchedule` ``name`` with ``T`` steps (cached; the
+    panel asks for the current one and the overlays at every redraw)."""
+    from ..core import NoiseSchedule
+    return NoiseSchedule.from_name(name, int(T))

@@ -15,12 +15,14 @@ from typing import Mapping
 from ..errors import InvalidParameter
 
 __all__ = ["SAMPLER_KINDS", "VARIANCES", "MAX_BATCH", "SamplingParams", "make_sampler",
-           "visited_timesteps"]
+           "visited_timesteps", "DDIM_STEPS"]
 
 SAMPLER_KINDS = ("ddpm", "ddim")
 VARIANCES = ("fixed_small", "fixed_large")
 #: most images one run may sample at once
 MAX_BATCH = 1024
+#: DDIM's steps when none are given (``diffusion_gui.core.sampling.sampler``)
+DDIM_STEPS = 50
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,8 @@ class SamplingParams:
             raise InvalidParameter("eta", "must be in [0, 1]")
         if self.variance not in (None, *VARIANCES):
             raise InvalidParameter("variance", f"must be one of {', '.join(VARIANCES)}")
-        if T is not None and self.steps is not None and not 1 <= int(self.steps) <= T:
+        steps = self.steps if self.steps is not None or self.sampler == "ddpm" else DDIM_STEPS
+        if T is not None and steps is not None and not 1 <= int(steps) <= T:
             raise InvalidParameter("steps", f"must be in 1..{T}")
         return self
 
@@ -105,8 +108,9 @@ def make_sampler(model, params: SamplingParams | Mapping | None = None, *, x_sta
 
 def visited_timesteps(T: int, params: SamplingParams | Mapping | None = None, *,
                       start_t: int | None = None, **kw) -> list[int]:
-    """The paper's ``t`` of every frame a run yields, in playing order: from ``T`` (or
-    ``start_t``) down to ``0``; ``len = steps + 1``. What the sampler of :func:`make_sampler`
+    """The paper's ``t`` of every frame a run yields, in playing order: from the first step
+    visited (``T`` over all steps; a strided run's highest step, e.g. 951 of 1000 in 20 steps;
+    ``start_t`` when given) down to ``0``; ``len = steps + 1``. What the sampler of :func:`make_sampler`
     visits (``diffusion_gui.core.sampling``), known before it runs, so that a GIF's frames can
     be chosen up front (:func:`~diffusion_gui.export.timeline.pick_frames`)."""
     from ..core import strided_indices
@@ -114,7 +118,7 @@ def visited_timesteps(T: int, params: SamplingParams | Mapping | None = None, *,
     if p.sampler == "ddpm" and (p.steps is None or p.steps >= T):
         keep = list(range(T))
     else:
-        keep = strided_indices(T, p.steps or 50)
+        keep = strided_indices(T, p.steps or DDIM_STEPS)
     if start_t is not None:
         if not 1 <= start_t <= T:
             raise InvalidParameter("start_t", f"must be in 1..{T}")

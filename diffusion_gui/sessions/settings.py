@@ -33,14 +33,11 @@ def setting(default, *, lo=None, hi=None, choices=None, key: str | None = None):
 
 
 def _as_bool(v) -> bool:
+    """True for 1 / true / yes / on (any case); any other stored value is False (the rule the
+    panels' settings readers always had)."""
     if isinstance(v, bool):
         return v
-    s = str(v).strip().lower()
-    if s in ("1", "true", "yes", "on"):
-        return True
-    if s in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"not a boolean: {v!r}")
+    return str(v).strip().lower() in ("1", "true", "yes", "on")
 
 
 def coerce(raw, default, *, lo=None, hi=None, choices=None):

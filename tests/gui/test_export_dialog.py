@@ -502,7 +502,7 @@ def test_closing_the_dialog_cancels_and_joins(make_dialog, tmp_path):
     assert d.start_export() and gate.reached.wait(30)
     threading.Timer(0.2, gate.go.set).start()
     d.close()                                                       # joins the worker
-    assert d.status == "cancelled" and d._job is None
+    assert d.status == "cancelled" and d._export.job is None
     assert _files(tmp_path) == []
 
 

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from diffusion_gui.gui.panels import forward as fwd  # noqa: E402
 from diffusion_gui.gui.panels.forward import ForwardPanel  # noqa: E402
+from diffusion_gui.sessions import forward as fs  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -121,7 +122,7 @@ def test_change_schedule_and_T(panel, ctx, qtbot):
     for t in (0, 1, 100, 200):
         panel.set_t(t)
         np.testing.assert_array_equal(shown(panel), expected_xt(ctx.image, t, 0, "cosine", 200))
-    for name in fwd.SCHEDULES:
+    for name in fs.SCHEDULES:
         panel.schedule_combo.setCurrentText(name)
         panel.set_t(57)
         np.testing.assert_array_equal(shown(panel), expected_xt(ctx.image, 57, 0, name, 200))
@@ -143,11 +144,11 @@ def test_working_size(qtbot, ctx, tmp_path):
     p = make_panel(qtbot, ctx)
     qtbot.waitUntil(p.is_ready, timeout=60000)
     assert shown(p).shape == (171, 256, 3)                      # default working size 256
-    p.size_combo.setCurrentIndex(fwd.SIZES.index(64))
+    p.size_combo.setCurrentIndex(fs.SIZES.index(64))
     p.set_t(420)
     assert shown(p).shape == (43, 64, 3)
     np.testing.assert_array_equal(shown(p), expected_xt(ctx.image, 420, 0, size=64))
-    p.size_combo.setCurrentIndex(fwd.SIZES.index(512))
+    p.size_combo.setCurrentIndex(fs.SIZES.index(512))
     assert shown(p).shape == (200, 300, 3)
     np.testing.assert_array_equal(shown(p), expected_xt(ctx.image, 420, 0, size=512))
     p.shutdown()
@@ -277,9 +278,9 @@ def test_histogram_converges_to_standard_normal(panel, qtbot):
         panel._refresh_slow()
         return panel.hist_xt.getData()[1]
 
-    centres = (fwd.hist_edges()[:-1] + fwd.hist_edges()[1:]) / 2
+    centres = (fs.hist_edges()[:-1] + fs.hist_edges()[1:]) / 2
     gauss = np.exp(-centres ** 2 / 2) / math.sqrt(2 * math.pi)
-    width = fwd.hist_edges()[1] - fwd.hist_edges()[0]
+    width = fs.hist_edges()[1] - fs.hist_edges()[0]
     far = np.abs(hist_at(0) - gauss).sum() * width
     near = np.abs(hist_at(1000) - gauss).sum() * width
     assert far > 0.5 and near < 0.25          # 3600 samples: sampling noise only
@@ -301,7 +302,7 @@ def test_chain_agrees_in_distribution_and_matches_q_step(panel, ctx):
     assert cache.stride == 1
     # recompute the chain independently
     d = GaussianDiffusion(NoiseSchedule.from_name("linear", 100))
-    g = torch.Generator().manual_seed(fwd.chain_seed(0))
+    g = torch.Generator().manual_seed(fs.chain_seed(0))
     x = torch.from_numpy(to_float_array(ctx.image))[None]
     ref = {0: to_uint8(x[0])}
     for i in range(100):
@@ -319,22 +320,11 @@ def test_chain_agrees_in_distribution_and_matches_q_step(panel, ctx):
     assert "mean" in panel.stats_chain.text() and "mean" in panel.stats_xt.text()
 
 
-def test_chain_cache_stride_for_big_images():
-    c = fwd.ChainCache("k", (3, 512, 512), 1000)
-    assert c.stride > 1 and c.nbytes() <= fwd.CHAIN_BUDGET_BYTES
-    assert c.ts[0] == 0 and c.ts[-1] == 1000
-    c.done = 1000
-    assert c.frame_for(7)[0] == 7 // c.stride * c.stride
-    assert c.frame_for(1000)[0] == 1000
-    small = fwd.ChainCache("k", (3, 256, 256), 1000)
-    assert small.stride == 1                                   # every x_t kept up to 256 px RGB
-
-
 def test_settings_roundtrip(panel, qtbot, ctx, tmp_path):
     panel.schedule_combo.setCurrentText("sigmoid")
     panel.T_spin.setValue(300)
     panel.seed_spin.setValue(42)
-    panel.size_combo.setCurrentIndex(fwd.SIZES.index(128))
+    panel.size_combo.setCurrentIndex(fs.SIZES.index(128))
     panel.overlay_checks["cosine"].setChecked(True)
     panel.set_t(77)
     s = QSettings(str(tmp_path / "round.ini"), QSettings.IniFormat)
@@ -394,7 +384,7 @@ def test_shutdown_stops_the_chain_job(qtbot, ctx, tmp_path):
     ctx.open_image(_write_image(tmp_path / "big.png", w=500, h=500))
     p = make_panel(qtbot, ctx)
     qtbot.waitUntil(p.is_ready, timeout=60000)
-    p.size_combo.setCurrentIndex(fwd.SIZES.index(512))
+    p.size_combo.setCurrentIndex(fs.SIZES.index(512))
     p._chain_timer.stop()
     p._start_chain()
     job = p._chain_job

@@ -14,18 +14,18 @@ import pytest
 
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings  # noqa: E402
-from tiny_models import make_checkpoint  # noqa: E402
 
-from diffusion_gui.gui.panels.losses import T_BATCH, LossPanel, bucket_shares  # noqa: E402
+from diffusion_gui.gui.panels.losses import LossPanel  # noqa: E402
+from diffusion_gui.sessions.losses import T_BATCH, bucket_shares, vlb_images  # noqa: E402
 
 T = 50
 TIMEOUT = 60000   # ms
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
+def model(checkpoints):
     from diffusion_gui.models.loader import load_model
-    return load_model(str(make_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", timesteps=T)))
+    return load_model(str(checkpoints(timesteps=T)))
 
 
 class Slow:
@@ -76,9 +76,8 @@ def _run(qtbot, panel):
 def _reference(model, n, stride, seed=0):
     import torch
 
-    from diffusion_gui.commands import _vlb_images
     from diffusion_gui.core.vlb import compute_vlb
-    x0 = _vlb_images(model, None, n).float()
+    x0 = vlb_images(model, None, n).float()
     return compute_vlb(model, model.diffusion, x0, stride=stride, t_batch=T_BATCH,
                        generator=torch.Generator().manual_seed(seed))
 
@@ -209,12 +208,12 @@ def test_failure_reports_and_keeps_the_panel_usable(qtbot, panel, ctx, model):
     assert panel.compute_btn.isEnabled() and panel.result is None
 
 
-def test_model_change_clears_the_result(qtbot, panel, ctx, model, tmp_path):
+def test_model_change_clears_the_result(qtbot, panel, ctx, model, checkpoints):
     from diffusion_gui.models.loader import load_model
     _set_model(ctx, model)
     _digits(panel, n=1, stride=10)
     _run(qtbot, panel)
-    other = load_model(str(make_checkpoint(tmp_path / "other", timesteps=20, seed=1)))
+    other = load_model(str(checkpoints(timesteps=20, seed=1)))
     _set_model(ctx, other)
     assert panel.result is None
     assert "Model changed" in panel.summary.text()

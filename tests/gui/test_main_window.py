@@ -16,7 +16,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
-from PySide6.QtWidgets import QTextBrowser, QApplication, QWidget  # noqa: E402
+from PySide6.QtWidgets import QApplication, QTextBrowser, QToolButton, QWidget  # noqa: E402
 
 from diffusion_gui.gui import main_window as mw  # noqa: E402
 from diffusion_gui.gui.context import AppContext  # noqa: E402
@@ -420,3 +420,43 @@ def test_panel_can_veto_close(make_window, monkeypatch):
     monkeypatch.setattr(fp, "maybe_close", lambda: answers.pop(0), raising=False)
     assert win.close() is False and win.isVisible()
     assert win.close() is True and answers == []
+
+
+# ----------------------------------------------------------------------------- first-use fixes
+def test_title_names_the_app_once(make_window, tmp_path):
+    win = make_window()
+    win.open_image(_img(tmp_path / "cat.png"))
+    old = QApplication.applicationDisplayName()
+    try:
+        QApplication.setApplicationDisplayName("diffusion-gui")   # as run_gui does: Qt adds it
+        win._update_title()
+        assert win.windowTitle() == "cat.png"
+        QApplication.setApplicationDisplayName("something else")  # nobody adds it: we do
+        win._update_title()
+        assert win.windowTitle() == "diffusion-gui \u2014 cat.png"
+    finally:
+        QApplication.setApplicationDisplayName(old)
+
+
+def test_relaunch_reopens_the_last_image(make_window, tmp_path, qtbot):
+    win = make_window()
+    last = _img(tmp_path / "last.png")
+    assert win.open_image(last)
+    win.close()
+    win2 = make_window()
+    assert win2.startup_image() == last
+    last.unlink()                                   # gone since: a built-in sample instead
+    assert win2.startup_image() == mw.default_image()
+
+
+def test_status_bar_drops_stale_messages(make_window, dummy_module, tmp_path, qtbot):
+    win = make_window([FORWARD, ("dummy", "_test_dummy", "DummyPanel")])
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    assert win.open_image(bad) is False
+    assert win.statusBar().currentMessage().startswith("Cannot open image")
+    win.banner.findChild(QToolButton).click()       # the user closes the banner
+    assert win.banner.isHidden() and win.statusBar().currentMessage() == ""
+    win.statusBar().showMessage("Forward: chain computed up to t = 1000", 10000)
+    win.tabs.setCurrentIndex(1)                     # another panel: not its message
+    assert win.statusBar().currentMessage() == ""

@@ -17,11 +17,11 @@ import pytest
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings, QThread  # noqa: E402
 from PySide6.QtWidgets import QVBoxLayout, QWidget  # noqa: E402
-from tiny_models import make_checkpoint  # noqa: E402
 
 from diffusion_gui.gui.context import AppContext  # noqa: E402
-from diffusion_gui.gui.panels.reverse import ReversePanel, Trajectory, keep_plan, prepare_original, psnr  # noqa: E402
+from diffusion_gui.gui.panels.reverse import ReversePanel  # noqa: E402
 from diffusion_gui.gui.workers import running_jobs  # noqa: E402
+from diffusion_gui.sessions.reverse import prepare_original  # noqa: E402
 
 T = 20            # timesteps of the test model: fast runs
 TIMEOUT = 30000   # ms
@@ -29,8 +29,8 @@ TIMEOUT = 30000   # ms
 
 # ------------------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", timesteps=T)
+def ckpt(checkpoints):
+    return checkpoints(timesteps=T)
 
 
 @pytest.fixture(scope="module")
@@ -381,28 +381,7 @@ def test_denoise_from_the_forward_panel(qtbot, panel, ctx):
     assert panel.orig_view.isHidden()
 
 
-def test_prepare_original_sizes_and_channels():
-    rgb = np.random.default_rng(0).integers(0, 256, (30, 50, 3), dtype=np.uint8)
-    grey = rgb[:, :, :1]
-    assert prepare_original(rgb, 16, 1).shape == (16, 16, 1)
-    assert prepare_original(rgb, 32, 3).shape == (32, 32, 3)
-    g3 = prepare_original(grey, 16, 3)
-    assert g3.shape == (16, 16, 3) and (g3[..., 0] == g3[..., 1]).all()
-    assert prepare_original(grey[:, :, 0], 64, 1).shape == (64, 64, 1)
-    same = prepare_original(rgb, 16, 3)
-    assert np.isinf(psnr(same[None], same)).all() or (psnr(same[None], same) > 100).all()
-
-
 # ------------------------------------------------------------------------------ trajectory bound
-def test_keep_plan():
-    assert keep_plan(51, 100, 10_000) == list(range(51))
-    plan = keep_plan(1001, 1_000, 100_000)              # room for 100 of 1001
-    assert len(plan) <= 100 and plan[0] == 0 and plan[-1] == 1000
-    assert plan[-25:] == list(range(976, 1001))         # every one of the last quarter
-    assert plan == sorted(set(plan))
-    assert keep_plan(10, 10**9, 1) == [0, 9]             # at least the first and the last
-
-
 def test_long_run_is_decimated_within_the_budget(qtbot, panel):
     _configure(panel, "ddpm", batch=4)
     frame_bytes = 2 * 4 * 16 * 16                        # x_t and x0_pred, uint8
@@ -414,12 +393,6 @@ def test_long_run_is_decimated_within_the_budget(qtbot, panel):
     assert sum(f.xt.nbytes + (f.x0.nbytes if f.x0 is not f.xt else 0) for f in frames) \
         <= panel.budget_bytes
     assert "kept 8 of 21" in panel.traj_note.text()
-
-
-def test_trajectory_describe():
-    tr = Trajectory(budget_bytes=2 ** 20)
-    tr.plan(9, (1, 1, 4, 4))
-    assert tr.keep == set(range(10)) and "0 frames" in tr.describe()
 
 
 # ------------------------------------------------------------------------------ settings, exports
@@ -458,6 +431,33 @@ def test_export_sources(qtbot, panel):
     frames, captions = src["Reverse: trajectory, x_t and predicted x₀ side by side"]()
     assert len(frames) == len(captions) == 5 and frames[0].shape[1] > 2 * 33
     assert captions[-1].startswith("t = 0")
+
+
+def test_exported_gif_equals_the_cli_gif(qtbot, panel, ckpt, tmp_path):
+    """The panel's trajectory export and ``sample --gif`` of the same run: identical frames."""
+    from PIL import Image, ImageSequence
+
+    from diffusion_gui.cli import main
+    from diffusion_gui.sessions.export_run import run_export
+    from diffusion_gui.sessions.export_sources import ExportOptions
+    _configure(panel, "ddpm_strided", steps=9, batch=4, seed=3)
+    assert _run_to_end(qtbot, panel)[1] == "finished"
+    src = {s.label: s for s in panel.export_sources()}[
+        "Reverse: trajectory, x_t and predicted x₀ side by side"]
+    run_export(src, ExportOptions(n_frames=5, spacing="even", which="both", caption=True), "gif",
+               tmp_path / "gui.gif")
+    assert main(["sample", "--model", str(ckpt), "--steps", "9", "--batch", "4", "--seed", "3",
+                 "-o", str(tmp_path / "x.png"), "--gif", str(tmp_path / "cli.gif"), "--frames", "5",
+                 "--preview", "both", "--caption"]) == 0
+
+    def frames(path):
+        with Image.open(path) as im:
+            return [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(im)]
+
+    a, b = frames(tmp_path / "cli.gif"), frames(tmp_path / "gui.gif")
+    assert len(a) == len(b) == 5
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
 
 
 # ------------------------------------------------------------------------------ model chooser
@@ -529,42 +529,6 @@ def test_in_the_main_window_close_during_a_run_and_settings_persist(qtbot, qtlog
     win2.close()
 
 
-# ------------------------------------------------------------------------------ the update formula
-def _coefs(html):
-    import re
-    return [float(x) for x in re.findall(r"<b style='color:#[0-9A-Fa-f]+'>([0-9.]+)</b>", html)]
-
-
-def test_update_formula_uses_the_posterior_mean_coefficients():
-    """The numbers shown for a DDPM step are the schedule's posterior-mean coefficients
-    (computed in float64 in core/schedule.py), for every t and for a respaced (strided) run."""
-    from diffusion_gui.core import GaussianDiffusion, NoiseSchedule, strided_indices
-    from diffusion_gui.gui.panels.reverse import Frame, update_formula
-    d = GaussianDiffusion(NoiseSchedule.from_name("linear", 100))
-    abar = d.schedule.alpha_bars.numpy()
-    for j in (99, 50, 3, 1):
-        s = d.schedule
-        f = Frame(0, j + 1, float(s.betas[j]), float(s.posterior_variance[j].sqrt()), float(abar[j]),
-                  None, None)
-        c0, ct, sig = _coefs(update_formula(f, "ddpm", abar))
-        assert abs(c0 - float(s.posterior_mean_coef1[j])) < 1e-4
-        assert abs(ct - float(s.posterior_mean_coef2[j])) < 1e-4
-        assert f"x<sub>{j}</sub>" in update_formula(f, "ddpm", abar)          # leads to t - 1
-    r = d.respace(strided_indices(100, 10))
-    rs = r.schedule
-    for j in (9, 4, 1):
-        t = int(r.index_map[j]) + 1
-        f = Frame(0, t, float(rs.betas[j]), 0.0, float(abar[t - 1]), None, None)
-        html = update_formula(f, "ddpm", abar)
-        c0, ct, _ = _coefs(html)
-        assert abs(c0 - float(rs.posterior_mean_coef1[j])) < 1e-4
-        assert abs(ct - float(rs.posterior_mean_coef2[j])) < 1e-4
-        assert f"x<sub>{int(r.index_map[j - 1]) + 1}</sub>" in html          # the next visited t
-    last = Frame(0, 1, float(d.schedule.betas[0]), 0.0, float(abar[0]), None, None)
-    assert _coefs(update_formula(last, "ddpm", abar))[:2] == [1.0, 0.0]
-    assert "final sample" in update_formula(Frame(0, 0, 0, 0, 1, None, None), "ddpm", abar)
-
-
 def test_trajectory_strip_follows_the_clicked_sample(qtbot, panel):
     from PySide6.QtCore import QPoint, Qt
     panel.resize(1200, 800)
@@ -586,28 +550,3 @@ def test_trajectory_strip_follows_the_clicked_sample(qtbot, panel):
     qtbot.mouseClick(shown[0], Qt.LeftButton)             # jump to the first frame
     assert panel.slider.value() == 0 and panel.t_label.text() == f"t = {T} / {T}"
     assert shown[0].current and not shown[-1].current
-
-
-# ------------------------------------------------------------------------------ recording in batches
-def test_kept_steps_are_recorded_in_batches_with_the_bytes_of_one_by_one(model):
-    """The worker records kept steps RECORD_BATCH at a time (and at the last step); every frame
-    holds exactly what converting that step alone gives."""
-    from diffusion_gui.core.images import to_uint8
-    from diffusion_gui.gui.panels import reverse
-
-    params = dict(sampler="ddpm", steps=None, eta=0.0, batch=3, seed=5, clip=None, variance=None)
-    run = reverse.ReverseRun(model, params)
-    items = []
-    for so in run.make_gen():
-        run.observe(so)
-        items.append(so)
-        n = len(items)
-        want = n if so.t == 0 else n - n % reverse.RECORD_BATCH
-        assert len(run.traj) == want                  # nothing converted between batches
-    frames = run.traj.snapshot()
-    assert [f.step for f in frames] == [so.step for so in items]
-    for f, so in zip(frames, items):
-        assert np.array_equal(f.xt, to_uint8(so.x_t)) and np.array_equal(f.x0, to_uint8(so.x0_pred))
-        m = so.x_t.double()
-        assert f.stats[0] == pytest.approx(float(m.mean()), abs=1e-5)
-        assert f.stats[1] == pytest.approx(float(m.std()), rel=1e-4)

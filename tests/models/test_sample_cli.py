@@ -12,7 +12,6 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
-from tiny_models import make_checkpoint
 
 from diffusion_gui.cli import main
 
@@ -20,10 +19,8 @@ T = 20
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("models")
-    return {(layout, c, s): make_checkpoint(root / f"{layout}-{c}-{s}", size=s, channels=c,
-                                            timesteps=T, layout=layout)
+def models(checkpoints):
+    return {(layout, c, s): checkpoints(size=s, channels=c, timesteps=T, layout=layout)
             for layout, c, s in [("flat", 1, 16), ("pipeline", 3, 32), ("flat", 3, 64),
                                  ("pipeline", 1, 64)]}
 
@@ -74,10 +71,10 @@ def test_same_seed_same_images_other_seed_other_images(models, tmp_path, capsys)
 
 def test_cli_equals_make_sampler(models, tmp_path, capsys):
     """The CLI is a thin shell around make_sampler, which the GUI iterates too."""
-    from diffusion_gui.commands import make_sampler
     from diffusion_gui.core import run
     from diffusion_gui.core.images import to_uint8
     from diffusion_gui.models.loader import load_model
+    from diffusion_gui.sessions.sampling import make_sampler
     m = models[("pipeline", 3, 32)]
     assert _sample(capsys, m, tmp_path / "x.npz", "--batch", "2", "--seed", "9", "--sampler", "ddim",
                    "--steps", "4", "--eta", "0.3")[0] == 0

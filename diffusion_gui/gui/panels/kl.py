@@ -8,13 +8,13 @@ KL follows live; a toggle shows the reverse direction KL(q || p).
 
 Right, two 1-D Gaussians p = N(mu1, var1) and q = N(mu2, var2) with sliders: the closed-form KL,
 which is the formula behind every L_{t-1} of the bound (two Gaussians per pixel), beside a
-numerical integral of p log(p/q), and the densities drawn. All numbers come from core.kl.
+numerical integral of p log(p/q), and the densities drawn. All numbers come from core.kl,
+arranged by :mod:`diffusion_gui.sessions.kl` (which also holds the settings).
 """
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -31,15 +31,29 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.kl import LN2, binomial_pmf, discrete_kl, gaussian_kl, gaussian_kl_numerical, gaussian_log_pdf, space_worms
-from ..plots import COLORS, add_legend, make_plot, pen
-from .losses import _setting, export_plot_widget, grab_rgb, plain_axes, write_text_atomic
+from ...core.kl import LN2
+from ...export.atomic import write_text_atomic
+from ...sessions.kl import (
+    GAUSS_DEFAULTS,
+    MU_RANGE,
+    MU_STEP,
+    N_MAX,
+    P_STEPS,
+    VAR_MAX,
+    VAR_MIN,
+    VAR_STEP,
+    WORMS,
+    KLSettings,
+    discrete_kls,
+    distributions,
+    fitted_p,
+    gauss_view,
+    worms_csv,
+)
+from .. import settings_io
+from ..plots import COLORS, add_legend, export_plot_widget, grab_rgb, make_plot, pen, plain_axes
 
-P_STEPS = 1000                      # the p slider: p = value / P_STEPS
-MU_RANGE, MU_STEP = 4.0, 0.05       # the mean sliders: -4 .. 4
-VAR_MIN, VAR_MAX, VAR_STEP = 0.05, 4.0, 0.05
-GAUSS_DEFAULTS = (0.0, 1.0, 1.0, 2.0)      # mu1, var1, mu2, var2
-X_GRID = np.linspace(-8, 8, 801)
+__all__ = ["KLPanel", "P_STEPS"]
 
 
 def _brush(color: str, alpha: int):
@@ -96,7 +110,7 @@ class KLPanel(QWidget):
     def __init__(self, ctx, parent=None):
         super().__init__(parent)
         self.ctx = ctx
-        self.worms = space_worms()
+        self.worms = WORMS
         self.n = len(self.worms.teeth) - 1          # the binomial's n (10: the fit)
         self.p = self.worms.binomial_p              # its p, exact until the slider moves
         self.kl = {}                                # what the labels show, by name (nats)
@@ -149,7 +163,7 @@ class KLPanel(QWidget):
         self.p_label.setMinimumWidth(120)
         self.p_label.setStyleSheet("font-size: 13pt;")
         self.n_spin = QSpinBox()
-        self.n_spin.setRange(1, 20)
+        self.n_spin.setRange(1, N_MAX)
         self.n_spin.setValue(self.n)
         self.n_spin.setPrefix("n = ")
         self.n_spin.setToolTip("The binomial's number of trials (the worms have 0..10 teeth)")
@@ -270,7 +284,7 @@ class KLPanel(QWidget):
         self.n_spin.setValue(len(self.worms.teeth) - 1)
         self.n_spin.blockSignals(False)
         self.n = self.n_spin.value()
-        self.p = float((self.worms.teeth * self.worms.true).sum() / self.n)
+        self.p = fitted_p(self.n)
         self.p_slider.blockSignals(True)
         self.p_slider.setValue(int(round(self.p * P_STEPS)))
         self.p_slider.blockSignals(False)
@@ -278,18 +292,14 @@ class KLPanel(QWidget):
 
     def distributions(self):
         """``(k, true, uniform, binomial)`` over the common support ``0..max(10, n)``."""
-        true, uni = self.worms.true, self.worms.uniform
-        binom = binomial_pmf(self.n, self.p)
-        m = max(len(true), len(binom))
-        pad = lambda a: np.concatenate([a, np.zeros(m - len(a))])
-        return np.arange(m), pad(true), pad(uni), pad(binom)
+        return distributions(self.n, self.p)
 
     def _update_discrete(self, *_):
         k, true, uni, binom = self.distributions()
         rev = self.reverse_check.isChecked()
-        kl_u = discrete_kl(uni, true) if rev else discrete_kl(true, uni)
-        kl_b = discrete_kl(binom, true) if rev else discrete_kl(true, binom)
-        self.kl["uniform"], self.kl["binomial"] = kl_u, kl_b
+        kls = discrete_kls(self.n, self.p, rev)
+        kl_u, kl_b = kls["uniform"], kls["binomial"]
+        self.kl.update(kls)
         w = 0.27
         self.true_bars.setOpts(x=k - w, height=true)
         self.uniform_bars.setOpts(x=k, height=uni)
@@ -337,18 +347,14 @@ class KLPanel(QWidget):
     def _update_gauss(self, *_):
         m1, v1, m2, v2 = self.gauss_params()
         swap = self.swap_check.isChecked()
-        a = (m2, v2, m1, v1) if swap else (m1, v1, m2, v2)
-        closed = gaussian_kl(*a)
-        numeric = gaussian_kl_numerical(*a)
+        g = gauss_view(m1, v1, m2, v2, swap)
+        closed, numeric, p, q, integrand = g.closed, g.numerical, g.p, g.q, g.integrand
         self.kl["gauss"], self.kl["gauss_numerical"] = closed, numeric
-        lp, lq = gaussian_log_pdf(X_GRID, m1, v1), gaussian_log_pdf(X_GRID, m2, v2)
-        p, q = np.exp(lp), np.exp(lq)
         for c in (self.p_curve, self.p_fill):
-            c.setData(X_GRID, p)
+            c.setData(g.x, p)
         for c in (self.q_curve, self.q_fill):
-            c.setData(X_GRID, q)
-        integrand = q * (lq - lp) if swap else p * (lp - lq)
-        self.integrand_curve.setData(X_GRID, integrand)
+            c.setData(g.x, q)
+        self.integrand_curve.setData(g.x, integrand)
         top = float(max(p.max(), q.max()))
         lo = float(min(0.0, integrand.min()))
         hi = max(top, min(float(integrand.max()), 1.6 * top))
@@ -378,34 +384,33 @@ class KLPanel(QWidget):
     def shutdown(self):
         """Nothing runs in the background here."""
 
+    def current_settings(self) -> KLSettings:
+        """What the controls show, as the panel's settings."""
+        m1, v1, m2, v2 = self.gauss_params()
+        return KLSettings(n=self.n, p=float(self.p), reverse=self.reverse_check.isChecked(),
+                          mu1=float(m1), var1=float(v1), mu2=float(m2), var2=float(v2),
+                          gauss_reverse=self.swap_check.isChecked())
+
     def save_settings(self, settings):
-        settings.setValue("n", self.n)
-        settings.setValue("p", float(self.p))
-        settings.setValue("reverse", self.reverse_check.isChecked())
-        for key, v in zip(("mu1", "var1", "mu2", "var2"), self.gauss_params()):
-            settings.setValue(key, float(v))
-        settings.setValue("gauss_reverse", self.swap_check.isChecked())
+        settings_io.save(settings, self.current_settings())
 
     def restore_settings(self, settings):
-        n = _setting(settings, "n", 10, int, 1, 20)
-        p = _setting(settings, "p", self.worms.binomial_p, float, 0.0, 1.0)
+        cfg = settings_io.load(settings, KLSettings)
         for w in (self.n_spin, self.p_slider, self.reverse_check):
             w.blockSignals(True)
-        self.n_spin.setValue(n)
-        self.p_slider.setValue(int(round(p * P_STEPS)))
-        self.reverse_check.setChecked(_setting(settings, "reverse", False, bool))
+        self.n_spin.setValue(cfg.n)
+        self.p_slider.setValue(int(round(cfg.p * P_STEPS)))
+        self.reverse_check.setChecked(cfg.reverse)
         for w in (self.n_spin, self.p_slider, self.reverse_check):
             w.blockSignals(False)
-        self.n, self.p = n, p
-        bounds = {"mu1": (-MU_RANGE, MU_RANGE), "mu2": (-MU_RANGE, MU_RANGE),
-                  "var1": (VAR_MIN, VAR_MAX), "var2": (VAR_MIN, VAR_MAX)}
-        for (key, s), d in zip((("mu1", self.mu1), ("var1", self.var1), ("mu2", self.mu2),
-                                ("var2", self.var2)), GAUSS_DEFAULTS):
+        self.n, self.p = cfg.n, cfg.p
+        for s, v in zip((self.mu1, self.var1, self.mu2, self.var2),
+                        (cfg.mu1, cfg.var1, cfg.mu2, cfg.var2)):
             s.slider.blockSignals(True)
-            s.set_value(_setting(settings, key, d, float, *bounds[key]))
+            s.set_value(v)
             s.slider.blockSignals(False)
         self.swap_check.blockSignals(True)
-        self.swap_check.setChecked(_setting(settings, "gauss_reverse", False, bool))
+        self.swap_check.setChecked(cfg.gauss_reverse)
         self.swap_check.blockSignals(False)
         self._update_discrete()
         self._update_gauss()
@@ -426,9 +431,6 @@ class KLPanel(QWidget):
         knows curves, not bars): ``teeth,true,uniform,binomial``.
         """
         if which == "worms" and fmt_.lower().lstrip(".") == "csv":
-            k, true, uni, binom = self.distributions()
-            rows = ["teeth,true,uniform,binomial"] + [
-                f"{int(a)},{b:.8g},{c:.8g},{d:.8g}" for a, b, c, d in zip(k, true, uni, binom)]
-            return write_text_atomic(path, "\n".join(rows) + "\n")
+            return write_text_atomic(path, worms_csv(self.n, self.p))
         plots = {"worms": self.worms_plot, "gauss": self.gauss_plot}
         return export_plot_widget(plots[which], fmt_, path, width=width)

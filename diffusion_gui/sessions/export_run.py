@@ -1,0 +1,192 @@
+"""Writing an export source to a file, Qt-free: what the Export dialog runs in its worker and
+``benchmarks/export_gif.py`` times.
+
+:func:`validate_target` checks a path for a format before any work; :func:`run_export` writes a
+source (any kind but ``'plot'``) to a file or a folder; :func:`estimate_bytes` encodes a few
+frames to guess the file size; :func:`describe_bytes` says it in words. :func:`suggest_target`
+and :func:`describe_frames` are the dialog's path and size lines, kept here to be tested plainly.
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..export import Cancelled, ExportError
+from ..export.atomic import check_folder, check_target
+from ..export.frames import as_frames, compose
+from .export_sources import FILMSTRIP_COLUMNS, FORMATS, ExportOptions, ExportSource
+
+__all__ = ["validate_target", "run_export", "estimate_bytes", "describe_bytes",
+           "describe_frames", "filmstrip_columns", "suggest_target"]
+
+#: px between the cells of a filmstrip (as :func:`diffusion_gui.export.write_filmstrip` draws)
+FILMSTRIP_GAP = 2
+
+
+def validate_target(fmt: str, path) -> Path:
+    """Check ``path`` for format ``fmt`` before any work: the extension, the folder (exists,
+    writable). Raises :class:`ExportError` with a one-line message; returns ``Path(path)``."""
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}")
+    s = os.fspath(path).strip() if path is not None else ""
+    if not s:
+        raise ExportError("choose where to write the export")
+    p = Path(s).expanduser()
+    name, ext = FORMATS[fmt]
+    if fmt == "png_sequence":
+        if p.exists() and not p.is_dir():
+            raise ExportError(f"cannot write frames into '{s}': it is a file, not a folder")
+        if p.suffix and not p.is_dir():
+            raise ExportError(f"a PNG sequence goes into a folder: '{s}' looks like a file "
+                              f"('{p.suffix}'); give a folder name without an extension")
+        check_folder(p if p.is_dir() else p.parent)
+        return p
+    if p.suffix.lower() != ext:
+        what = f"unknown file type '{p.suffix}'" if p.suffix else "no file extension"
+        raise ExportError(f"cannot export to '{s}': {what}; {name} is written as '{ext}'")
+    return check_target(p)
+
+
+def filmstrip_columns(n: int) -> int:
+    """Frames per row of a filmstrip of ``n`` frames: one row up to 10, else rows of 10."""
+    return max(1, min(n, FILMSTRIP_COLUMNS))
+
+
+def run_export(source: ExportSource, opts: ExportOptions, fmt: str, path,
+               progress: Callable[[int, int, str], bool | None] | None = None):
+    """Render ``source``'s frames and write them as ``fmt`` to ``path``. Qt-free: this is what
+    the dialog's worker runs (not for ``'plot'`` sources: ``PlotSource.export``).
+
+    ``progress(done, total, phase)`` with phase ``'frames'`` then ``'writing'`` (``total`` =
+    2 x frames); returning ``False`` cancels (:class:`Cancelled`; nothing is left behind and an
+    existing target is untouched). Raises :class:`ExportError` for a bad target.
+    Returns the path written (a list of paths for a PNG sequence).
+    """
+    if source.kind == "plot":
+        raise ExportError("plots are exported in the GUI thread (PlotSource.export)")
+    if fmt not in source.formats():
+        raise ExportError(f"{source.label} cannot be exported as {FORMATS[fmt][0]}")
+    target = validate_target(fmt, path)
+    n = source.count(opts)
+    if n < 1:
+        raise ExportError(source.empty_reason() or "there are no frames to export")
+
+    def report(done, phase):
+        if progress is not None and progress(done, 2 * n, phase) is False:
+            raise Cancelled("export cancelled")
+
+    frames, caps = [], []
+    for k, (f, c) in enumerate(source.frames(opts)):
+        report(k, "frames")
+        frames.append(f)
+        caps.append(c)
+    captions = caps if (opts.caption and any(c for c in caps)) else None
+    scale = max(1, int(opts.scale))
+
+    def sub(done, total):
+        if progress is not None:
+            return progress(n + round(done * n / max(total, 1)), 2 * n, "writing")
+        return None
+
+    report(n, "writing")
+    if fmt == "gif":
+        from ..export import write_gif
+        return write_gif(frames, target, fps=opts.fps, hold_last_s=opts.hold_last_s,
+                         loop=0 if opts.loop else None, scale=scale, captions=captions,
+                         progress=sub)
+    if fmt == "png_sequence":
+        from ..export import write_png_sequence
+        return write_png_sequence(frames, target, scale=scale, captions=captions, progress=sub)
+    from ..export import write_filmstrip  # 'filmstrip' and a still's 'png'
+    out = write_filmstrip(frames, target, labels=captions, scale=scale,
+                          ncols=filmstrip_columns(len(frames)))
+    sub(1, 1)
+    return out
+
+
+def _sample_indices(n: int, k: int) -> list[int]:
+    return sorted(set(np.round(np.linspace(0, n - 1, min(k, n))).astype(int).tolist()))
+
+
+def estimate_bytes(source: ExportSource, opts: ExportOptions, fmt: str, samples: int = 3,
+                   should_stop: Callable[[], bool] | None = None) -> int | None:
+    """A guess of the size of the export in bytes: ``samples`` frames (first, middle, last)
+    encoded the way the writer will encode them, extrapolated to all frames. None for plots
+    (and when ``should_stop()`` turns true: a newer estimate is wanted)."""
+    if source.kind == "plot" or fmt not in ("gif", "png_sequence", "filmstrip", "png"):
+        return None
+    from PIL import Image
+    n = source.count(opts)
+    if n < 1:
+        return 0
+    idx = _sample_indices(n, samples)
+    got = [source.frame_at(opts, k) for k in idx]
+    frames = as_frames([f for f, _ in got])
+    caps = [c for _, c in got] if opts.caption and any(c for _, c in got) else None
+    cells = compose(frames, caps, max(1, int(opts.scale)))
+    sizes = []
+    for a in cells:
+        if should_stop is not None and should_stop():
+            return None
+        buf = io.BytesIO()
+        if fmt == "gif":
+            from ..export.gif import _to_gif_frame
+            _to_gif_frame(a, None).save(buf, format="GIF")
+        else:
+            im = Image.fromarray(a[:, :, 0], "L") if a.shape[2] == 1 else Image.fromarray(a, "RGB")
+            im.save(buf, format="PNG")
+        sizes.append(buf.tell())
+    mean = float(np.mean(sizes))
+    if fmt == "gif":
+        return int(800 + n * max(mean - 800 + 30, 60))   # one header, a frame block per frame
+    if fmt == "png_sequence":
+        return int(n * mean)
+    return int(math.ceil(n * mean * 1.02))                # one PNG of all the cells
+
+
+def describe_bytes(n: int | None) -> str:
+    """``'about 1.2 MB'``; ``''`` for None."""
+    if n is None:
+        return ""
+    if n < 1024:
+        return f"about {n} bytes"
+    if n < 1024 ** 2:
+        return f"about {n / 1024:.0f} KB"
+    return f"about {n / 1024 ** 2:.1f} MB"
+
+
+def describe_frames(n: int, height: int, width: int, fmt: str) -> str:
+    """``'12 frames · 64 × 48 px'``: how many frames, and the size of one (of the whole strip
+    for a filmstrip, with its rows)."""
+    what = "1 frame" if n == 1 else f"{n} frames"
+    if fmt == "filmstrip":
+        cols = filmstrip_columns(n)
+        rows = math.ceil(n / cols)
+        what += f" in {rows} row{'s' if rows > 1 else ''} of {cols}"
+        width = cols * width + (cols - 1) * FILMSTRIP_GAP
+        height = rows * height + (rows - 1) * FILMSTRIP_GAP
+    return f"{what} \u00b7 {width} \u00d7 {height} px"
+
+
+def suggest_target(current: str, fmt: str, name: str, folder: Path, *,
+                   new_source: bool = False) -> str:
+    """The target path for format ``fmt``: ``current`` with the right extension (a folder name
+    ending in ``-frames`` for a PNG sequence), or ``folder / name`` when ``current`` is empty.
+    ``new_source``: keep the folder of ``current`` but use the new source's ``name``."""
+    ext = FORMATS[fmt][1]
+    if current:
+        p = Path(current)
+        folder = p.parent
+        stem = name if new_source else (p.stem if p.suffix else p.name)
+    else:
+        stem = name
+    if fmt == "png_sequence":
+        leaf = stem if stem.endswith("frames") else f"{stem}-frames"
+    else:
+        leaf = (stem[:-len("-frames")] if stem.endswith("-frames") else stem) + ext
+    return str(Path(folder) / leaf)
