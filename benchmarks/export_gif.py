@@ -1,19 +1,8 @@
 """Export: time and size of a 100-frame 256 px forward GIF and of a 1000-step 16-image reverse
-trajectory, through the code the Export dialog runs (``gui.export_sources.run_export``).
+trajectory, through the code the Export dialog runs (``sessions.export_run.run_export``).
+What it measures and how: docs/performance.md, "The Export dialog's GIFs".
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/export_gif.py [--model M] [--examples DIR]
-
-Forward: the built-in photo at 256 px (long side), 100 frames denser near t = 0, captions
-(t and abar_t), as a GIF (adaptive palette per frame, dithered), a PNG sequence and a filmstrip.
-Reverse: DDPM over all T = 1000 steps for 16 images, every step recorded as uint8 x_t and
-x0_pred (what the reverse panel keeps); the model is ``--model``, else the built-in
-``assets/models/digits`` when it exists, else the ``small`` preset UNet with random weights
-(``build_unet('small', 16, 1)``, seeded), saved to a temporary folder with a DDPM scheduler.
-The trajectory is written as a GIF of all 1001 frames and of 100 frames (x_t and predicted x0
-side by side, x4 crisp enlargement, captions). Sampling is timed apart from the export.
-Each export prints the render time (frames), the write time (encode + file), the file size and
-the dialog's size estimate. ``--examples DIR`` also writes the README's example GIFs there
-(each kept under 2 MB). No timed assertions: the figures are printed.
 """
 from __future__ import annotations
 
@@ -34,7 +23,7 @@ EXAMPLE_LIMIT = 2 * 2 ** 20
 
 def timed_export(source, opts, fmt, path):
     """run_export with the frames phase and the writing phase timed apart."""
-    from diffusion_gui.gui.export_sources import estimate_bytes, run_export
+    from diffusion_gui.sessions.export_run import estimate_bytes, run_export
     marks = {}
 
     def progress(done, total, phase):
@@ -67,8 +56,8 @@ def forward_source(size: int):
 
     from diffusion_gui.core import NoiseSchedule
     from diffusion_gui.core.images import read_image, resize_image, to_float_array
-    from diffusion_gui.gui.export_sources import ForwardTimelineSource
-    from diffusion_gui.gui.panels.forward import draw_noise
+    from diffusion_gui.sessions.export_sources import ForwardTimelineSource
+    from diffusion_gui.sessions.forward import draw_noise
     img = np.asarray(resize_image(read_image(ROOT / "assets" / "images" / "astronaut.jpg"),
                                   max_side=size), dtype=np.uint8)
     x0 = to_float_array(img)                                     # [C, H, W]
@@ -128,7 +117,7 @@ def main(argv=None) -> int:
 
     import torch
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
-    from diffusion_gui.gui.export_sources import ExportOptions, TrajectorySource
+    from diffusion_gui.sessions.export_sources import ExportOptions, TrajectorySource
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
     with tempfile.TemporaryDirectory() as td:

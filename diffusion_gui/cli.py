@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .core.names import SAMPLERS, SCHEDULE_NAMES, VARIANCES
+from .core.names import CLIP_EPS, SAMPLERS, SCHEDULE_NAMES, VARIANCES
 from .errors import InvalidParameter, UserError
 
 #: parameter name -> how the command line spells it, where that is not ``--name``
-FLAGS = {"output": "-o", "image": "IMAGE", "sub_model": "--model", "batch_size": "--batch",
+FLAGS = {"output": "-o", "clip_eps": "--ddim-clip-eps", "image": "IMAGE", "sub_model": "--model", "batch_size": "--batch",
          "n_digits": "--digits", "n_frames": "--frames"}
 
 
@@ -72,12 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--variance", choices=VARIANCES, default=None)
     s.add_argument("--no-clip", action="store_true", help="do not clip the predicted x_0")
+    s.add_argument("--ddim-clip-eps", dest="clip_eps", choices=CLIP_EPS, default="clipped",
+                   help="with clipping, DDIM's noise prediction: re-derived from the clipped x_0 "
+                        "('clipped', as improved-diffusion; diffusers' use_clipped_model_output=True) "
+                        "or the network's ('raw', a stock diffusers DDIMPipeline)")
     s.add_argument("-o", "--output", required=True, help="OUT.png (grid) or OUT.npz (images uint8 [B,H,W,C])")
     s.add_argument("--gif", default=None, help="also write the trajectory as a GIF")
     s.add_argument("--preview", choices=["xt", "x0", "both"], default="xt")
     s.add_argument("--frames", type=int, default=60, help="frames of the trajectory GIF")
     s.add_argument("--fps", type=float, default=15)
-    s.add_argument("--size", type=int, default=None, help="GIF size, long side in px")
+    s.add_argument("--size", type=int, default=None,
+                   help="long side in px of the PNG grid (default about 512) and of the GIF")
     s.add_argument("--caption", action="store_true")
 
     v = sub.add_parser("vlb", help="per-timestep loss terms and the variational bound in bits/dim")

@@ -105,6 +105,57 @@ def cmd_models(args, model_spec):
     return 0
 
 
+# ---------------------------------------------------------------- progress
+#: seconds between two progress lines when stderr is not a terminal (a log, a pipe, CI)
+LOG_INTERVAL_S = 30.0
+
+
+class _Progress:
+    """Progress of a long command on stderr: a tqdm bar on a terminal; elsewhere (a log file,
+    a pipe) a plain line every :data:`LOG_INTERVAL_S` seconds, so that a redirected run still
+    says it is alive. ``set(done, total)``; a context manager."""
+
+    def __init__(self, what: str, unit: str, total: int | None = None, stream=None):
+        import time
+        self.what, self.unit, self.total, self.done = what, unit, total, 0
+        self.stream = stream or sys.stderr
+        self.t0 = self.last = time.monotonic()
+        self.bar = None
+        if getattr(self.stream, "isatty", lambda: False)():
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, unit=unit, dynamic_ncols=True, file=self.stream)
+
+    def set(self, done: int, total: int | None = None):
+        import time
+        self.done, self.total = int(done), self.total if total is None else int(total)
+        if self.bar is not None:
+            self.bar.total = self.total
+            self.bar.n = self.done
+            self.bar.refresh()
+            return
+        now = time.monotonic()
+        if now - self.last >= LOG_INTERVAL_S:
+            self.last = now
+            print(self.line(now - self.t0), file=self.stream, flush=True)
+
+    def line(self, elapsed: float) -> str:
+        from tqdm import tqdm
+        fmt = tqdm.format_interval
+        if not self.total:
+            return f"{self.what}: {self.done} {self.unit}, {fmt(elapsed)} elapsed"
+        left = elapsed * (self.total - self.done) / self.done if self.done else float("nan")
+        eta = fmt(left) if left == left else "?"
+        return (f"{self.what}: {self.done}/{self.total} {self.unit} "
+                f"({100 * self.done / self.total:.0f} %), {fmt(elapsed)} elapsed, about {eta} left")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
+
+
 # ---------------------------------------------------------------- sample
 from .sessions.sampling import SamplingParams, make_sampler  # noqa: E402  (re-exported)
 
@@ -114,9 +165,8 @@ def cmd_sample(args, model_spec):
     with ``--gif``, the frames :func:`~diffusion_gui.export.timeline.pick_frames` picks, composed
     by :func:`~diffusion_gui.export.frames.trajectory_frame`: the same frames as the GUI's
     export of the same run."""
-    from tqdm import tqdm
 
-    from .core.images import tile, to_uint8
+    from .core.images import enlarge, tile, to_uint8
     from .export import write_gif, write_npz, write_png
     from .export.timeline import pick_frames, trajectory_caption
     from .sessions.reverse import model_alpha_bars
@@ -131,7 +181,7 @@ def cmd_sample(args, model_spec):
         raise InvalidParameter("size", "must be in 8..4096 px")
     params = SamplingParams(sampler=args.sampler, steps=args.steps, eta=args.eta, batch=args.batch,
                             seed=args.seed, clip=False if args.no_clip else None,
-                            variance=args.variance).check()
+                            variance=args.variance, clip_eps=args.clip_eps).check()
     _check_output(out)
     if args.gif:
         _check_output(args.gif)
@@ -142,7 +192,7 @@ def cmd_sample(args, model_spec):
     abar = model_alpha_bars(model)
     frames, caps = [], []
     last = None
-    with tqdm(total=len(ts) - 1, unit="step", dynamic_ncols=True, disable=None) as bar:
+    with _Progress("sampling", "steps", len(ts) - 1) as bar:
         for so in gen:
             if so.t != ts[so.step]:
                 raise RuntimeError(f"bug: step {so.step} is at t = {so.t}, not {ts[so.step]}")
@@ -150,19 +200,31 @@ def cmd_sample(args, model_spec):
                 frames.append(_preview(so, args.preview))
                 caps.append(trajectory_caption(so.t, args.preview,
                                                float(abar[so.t - 1]) if so.t > 0 else 1.0))
-            bar.update(1 if so.step < so.num_steps else 0)
+            bar.set(so.step)
             last = so
     images = to_uint8(last.x_t)
     if out.suffix.lower() == ".npz":
         write_npz(images, out)
+        print(f"wrote {out} ({images.shape[0]} images, {images.shape[1]}x{images.shape[2]})")
     else:
-        write_png(tile(images), out)
-    print(f"wrote {out} ({images.shape[0]} images, {images.shape[1]}x{images.shape[2]})")
+        grid = enlarge(tile(images), grid_scale(tile(images).shape, args.size))
+        write_png(grid, out)
+        print(f"wrote {out} ({images.shape[0]} images in a {grid.shape[1]}x{grid.shape[0]} px grid)")
     if args.gif:
         write_gif(frames, args.gif, fps=args.fps, size=args.size,
                   captions=caps if args.caption else None)
         print(f"wrote {args.gif} ({len(frames)} frames)")
     return 0
+
+
+#: long side of the PNG grid that ``sample -o X.png`` writes when no --size is given, in px
+GRID_PX = 512
+
+
+def grid_scale(shape, size: int | None = None) -> int:
+    """The integer enlargement that brings a grid of ``shape`` ``(H, W, ...)`` to about ``size``
+    px on its long side (:data:`GRID_PX` when None), never below 1 (crisp, nearest-neighbour)."""
+    return max(1, int(size or GRID_PX) // max(int(shape[0]), int(shape[1])))
 
 
 def _check_gif_options(args):
@@ -234,7 +296,6 @@ def cmd_vlb(args, model_spec):
     import io
 
     import torch
-    from tqdm import tqdm
 
     from .core.vlb import vlb_terms
     from .export.atomic import check_target, write_text_atomic
@@ -249,12 +310,10 @@ def cmd_vlb(args, model_spec):
     x0 = vlb_images(model, args.image, args.digits)
     g = torch.Generator().manual_seed(args.seed)
     last = None
-    with tqdm(unit="t", dynamic_ncols=True, disable=None) as bar:
+    with _Progress("bound", "timesteps") as bar:
         for p in vlb_terms(model, model.diffusion, x0, stride=args.stride, generator=g,
                            clip_x0=False):
-            bar.total = p.total
-            bar.n = p.done
-            bar.refresh()
+            bar.set(p.done, p.total)
             last = p
     r = last.result
     buf = io.StringIO()

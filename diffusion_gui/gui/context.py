@@ -46,7 +46,7 @@ class AppContext(QObject):
         failure. ``wait=True`` (scripts, tests) runs the event loop until it is done and returns
         whether it worked; ``wait=False`` (the window's menus, drag and drop) returns None at once.
         A newer request supersedes one still decoding."""
-        from PySide6.QtCore import QEventLoop
+        from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
         outcome: list[bool] = []
         loop = QEventLoop() if wait else None
 
@@ -73,9 +73,17 @@ class AppContext(QObject):
                                     on_done=done, on_failed=failed)
         if loop is None:
             return None
-        job.thread.finished.connect(loop.quit)     # also when a newer request supersedes it
-        if not outcome and job.is_running():
+        # the outcome quits the loop; a watch quits it too once the thread has ended (a newer
+        # request superseded this one: its outcome never comes)
+        watch = QTimer(interval=20)
+        watch.timeout.connect(lambda: None if job.is_running() else loop.quit())
+        watch.start()
+        while not outcome and job.is_running():
             loop.exec()
+        watch.stop()
+        if not outcome:                 # ended, its queued outcome not delivered yet
+            QCoreApplication.sendPostedEvents()
+            QCoreApplication.processEvents()
         return bool(outcome and outcome[0])
 
     # ---------------------------------------------------------------- model

@@ -46,12 +46,12 @@ from PySide6.QtWidgets import (
 
 from ..export import Cancelled, ExportError
 from ..sessions.export_run import (
-    describe_bytes,
+    describe_written,
     run_export,
     validate_target,
 )
 from ..sessions.export_settings import GROUP, ExportSettings
-from ..sessions.export_sources import ExportOptions, ExportSource, as_source
+from ..sessions.export_sources import ExportOptions, ExportSource, as_sources
 from . import settings_io
 from .export_actions import RunBar, TargetRow
 from .export_form import OptionsForm
@@ -80,12 +80,7 @@ class ExportDialog(QDialog):
         self.prefs = settings_io.load(self.settings, ExportSettings, GROUP)
         self.setWindowTitle("Export")
         self.setModal(False)
-        self.sources: list[ExportSource] = []
-        for s in sources or []:
-            try:
-                self.sources.append(as_source(s))
-            except TypeError:
-                continue
+        self.sources: list[ExportSource] = as_sources(sources)
         self.status = "idle"
         self.message = ""
         self.written = None
@@ -409,16 +404,8 @@ class ExportDialog(QDialog):
     def _succeed(self, out):
         """Say what was written and remember its folder. Outside a job: 'done' now."""
         self.written = out
-        paths = [Path(p) for p in out] if isinstance(out, list) else [Path(out)]
-        total = sum(p.stat().st_size for p in paths if p.exists())
-        if isinstance(out, list):
-            folder = paths[0].parent
-            what = f"{len(out)} PNG files into {folder}"
-            self._remember(folder=str(folder.parent))
-        else:
-            what = str(paths[0])
-            self._remember(folder=str(paths[0].parent))
-        self.message = f"Wrote {what} ({describe_bytes(total).replace('about ', '')})."
+        self.message, folder = describe_written(out)
+        self._remember(folder=str(folder))
         self._show_message(self.message, "ok")
         try:
             self.ctx.status.emit(self.message)

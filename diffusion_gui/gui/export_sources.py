@@ -26,12 +26,13 @@ from ..sessions.export_sources import (
     TimelineSource,
     TrajectorySource,
     as_source,
+    as_sources,
     slug,
 )
 from .plot_source import PlotSource
 
 __all__ = ["OPTION_NAMES", "FORMATS", "KIND_FORMATS", "WHICH", "FILMSTRIP_COLUMNS",
            "ExportOptions", "ExportSource", "FramesSource", "TimelineSource",
-           "ForwardTimelineSource", "TrajectorySource", "PlotSource", "as_source",
+           "ForwardTimelineSource", "TrajectorySource", "PlotSource", "as_source", "as_sources",
            "validate_target", "run_export", "estimate_bytes", "describe_bytes",
            "filmstrip_columns", "slug", "ExportError", "Cancelled"]

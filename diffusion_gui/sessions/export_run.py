@@ -22,7 +22,7 @@ from ..export.frames import as_frames, compose
 from .export_sources import FILMSTRIP_COLUMNS, FORMATS, ExportOptions, ExportSource
 
 __all__ = ["validate_target", "run_export", "estimate_bytes", "describe_bytes",
-           "describe_frames", "filmstrip_columns", "suggest_target"]
+           "describe_frames", "describe_written", "filmstrip_columns", "suggest_target"]
 
 #: px between the cells of a filmstrip (as :func:`diffusion_gui.export.write_filmstrip` draws)
 FILMSTRIP_GAP = 2
@@ -190,3 +190,16 @@ def suggest_target(current: str, fmt: str, name: str, folder: Path, *,
     else:
         leaf = (stem[:-len("-frames")] if stem.endswith("-frames") else stem) + ext
     return str(Path(folder) / leaf)
+
+
+def describe_written(out) -> tuple[str, Path]:
+    """What :func:`run_export` (or a plot export) returned, in words, and the folder to offer
+    next time: ``("Wrote /x/a.gif (12 KB).", Path("/x"))``; a PNG sequence (a list of paths)
+    says how many files went into its folder and offers the folder above it."""
+    paths = [Path(p) for p in out] if isinstance(out, list) else [Path(out)]
+    total = sum(p.stat().st_size for p in paths if p.exists())
+    if isinstance(out, list):
+        what, folder = f"{len(out)} PNG files into {paths[0].parent}", paths[0].parent.parent
+    else:
+        what, folder = str(paths[0]), paths[0].parent
+    return f"Wrote {what} ({describe_bytes(total).replace('about ', '')}).", folder

@@ -47,7 +47,7 @@ from ..export.timeline import SPACINGS, forward_caption, forward_coefficients, f
 
 __all__ = ["OPTION_NAMES", "FORMATS", "KIND_FORMATS", "ExportOptions", "ExportSource",
            "FramesSource", "TimelineSource", "ForwardTimelineSource", "TrajectorySource",
-           "as_source", "slug", "WHICH", "FILMSTRIP_COLUMNS", "ExportError", "Cancelled"]
+           "as_source", "as_sources", "slug", "WHICH", "FILMSTRIP_COLUMNS", "ExportError", "Cancelled"]
 
 OPTION_NAMES = ("t_range", "n_frames", "spacing", "which", "image", "caption", "size")
 
@@ -472,3 +472,14 @@ def as_source(obj) -> ExportSource:
     if isinstance(obj, (tuple, list)) and len(obj) == 2 and callable(obj[1]):
         return FramesSource(str(obj[0]), fn=obj[1])
     raise TypeError(f"not an export source: {obj!r}")
+
+
+def as_sources(objs) -> list[ExportSource]:
+    """:func:`as_source` of each of ``objs`` (None: none), leaving out what is not a source."""
+    out = []
+    for obj in objs or []:
+        try:
+            out.append(as_source(obj))
+        except TypeError:
+            continue
+    return out

@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Mapping
 
+from ..core.names import CLIP_EPS
 from ..errors import InvalidParameter
 
 __all__ = ["SAMPLER_KINDS", "VARIANCES", "MAX_BATCH", "SamplingParams", "make_sampler",
@@ -34,6 +35,8 @@ class SamplingParams:
     noise scale in [0, 1] (0: deterministic). batch: images sampled at once. seed: seeds x_T
     and every step's noise. clip: clamp x0_pred to [-1, 1] (None: the model's config).
     variance: the DDPM step's sigma_t^2, ``'fixed_small'`` / ``'fixed_large'`` (None: the model's).
+    clip_eps: with clipping, DDIM's eps re-derived from the clipped x0 (``'clipped'``, ours and
+    improved-diffusion's) or the network's (``'raw'``, a stock diffusers ``DDIMPipeline``).
     """
 
     sampler: str = "ddpm"
@@ -43,6 +46,7 @@ class SamplingParams:
     seed: int = 0
     clip: bool | None = None
     variance: str | None = None
+    clip_eps: str = "clipped"
 
     @classmethod
     def of(cls, params: "SamplingParams | Mapping | None" = None, **kw) -> "SamplingParams":
@@ -71,6 +75,8 @@ class SamplingParams:
             raise InvalidParameter("eta", "must be in [0, 1]")
         if self.variance not in (None, *VARIANCES):
             raise InvalidParameter("variance", f"must be one of {', '.join(VARIANCES)}")
+        if self.clip_eps not in CLIP_EPS:
+            raise InvalidParameter("clip_eps", f"must be one of {', '.join(CLIP_EPS)}")
         steps = self.steps if self.steps is not None or self.sampler == "ddpm" else DDIM_STEPS
         if T is not None and steps is not None and not 1 <= int(steps) <= T:
             raise InvalidParameter("steps", f"must be in 1..{T}")
@@ -102,7 +108,7 @@ def make_sampler(model, params: SamplingParams | Mapping | None = None, *, x_sta
     g = torch.Generator().manual_seed(int(p.seed))
     clip_x0 = model.clip_sample if p.clip is None else bool(p.clip)
     gen = core_sampler(p.sampler, model, d, shape, steps=p.steps, eta=p.eta, generator=g,
-                       clip_x0=clip_x0, x_start=x_start, start_t=start_t)
+                       clip_x0=clip_x0, clip_eps=p.clip_eps, x_start=x_start, start_t=start_t)
     return gen, shape
 
 

@@ -1,5 +1,6 @@
 """The Export dialog, driven headlessly: sources, options, files read back with Pillow, cancel,
-errors, and the panels' export sources.
+errors, and the panels' export sources. (The sources and the export without Qt:
+tests/sessions/test_export_sources.py.)
 
 The dialog is never exec()-ed: it is shown and its methods are called directly
 (``select_source``, ``set_format``, ``set_options``, ``set_target``, ``start_export``, ``wait``).
@@ -25,14 +26,10 @@ from diffusion_gui.export import frame_durations  # noqa: E402
 from diffusion_gui.gui.context import AppContext  # noqa: E402
 from diffusion_gui.gui.export_dialog import ExportDialog  # noqa: E402
 from diffusion_gui.gui.export_sources import (  # noqa: E402
-    ExportOptions,
     ForwardTimelineSource,
-    FramesSource,
     PlotSource,
     TimelineSource,
     TrajectorySource,
-    estimate_bytes,
-    run_export,
 )
 
 T = 1000
@@ -657,29 +654,3 @@ def test_train_and_loss_panels_offer_their_plots(qtbot, ctx, make_dialog, tmp_pa
     finally:
         for p in panels:
             p.shutdown()
-
-
-# ----------------------------------------------------------------------------- Qt-free API
-def test_run_export_and_estimate_without_the_dialog(tmp_path, forward_grey):
-    img, src, xt = forward_grey
-    opts = ExportOptions(n_frames=10, spacing="even", caption=False, scale=1, fps=20,
-                         hold_last_s=0)
-    seen = []
-    out = run_export(src, opts, "gif", tmp_path / "r.gif",
-                     progress=lambda d, n, ph: seen.append((d, n, ph)))
-    frames, durations, _ = _read_gif(out)
-    assert len(frames) == 10 and durations == [50] * 10
-    assert seen[0] == (0, 20, "frames") and seen[-1][0] == seen[-1][1] == 20
-    assert {ph for _, _, ph in seen} == {"frames", "writing"}
-    with pytest.raises(Exception, match="cancelled"):
-        run_export(src, opts, "gif", tmp_path / "c.gif", progress=lambda d, n, ph: d < 4)
-    assert not (tmp_path / "c.gif").exists()
-    assert estimate_bytes(src, opts, "gif") > 0
-    mixed = FramesSource("m", [np.zeros((4, 6, 1), np.uint8), np.zeros((8, 3, 3), np.uint8)])
-    a, b = (mixed.frame_at(ExportOptions(), k)[0] for k in range(2))  # padded, centred on white
-    assert a.shape == b.shape == (8, 6, 3) and a[0, 0, 0] == 255 and a[2, 0, 0] == 0
-    fs = FramesSource("f", [img, img], ["a", "b"])
-    assert fs.kind == "timeline" and "caption" in fs.options
-    label, fn = fs
-    frames, caps = fn()
-    assert label == "f" and caps == ["a", "b"]

@@ -52,9 +52,11 @@ def test_npz_and_png(models, tmp_path, capsys, key):
     with Image.open(tmp_path / "x.png") as im:
         cols = int(np.ceil(np.sqrt(b)))
         rows = int(np.ceil(b / cols))
-        assert im.size == (cols * s + cols - 1, rows * s + rows - 1)
+        w, h = cols * s + cols - 1, rows * s + rows - 1
+        k = max(1, 512 // max(w, h))                         # enlarged to about 512 px, crisp
+        assert im.size == (k * w, k * h) and max(im.size) > 512 - max(w, h)
         assert im.mode == ("L" if c == 1 else "RGB")
-        grid = np.asarray(im)
+        grid = np.asarray(im)[::k, ::k]
     # the PNG grid holds the same images as the NPZ (same seed)
     first = grid[:s, :s] if c == 3 else grid[:s, :s, None]
     np.testing.assert_array_equal(first, imgs[0])
@@ -163,3 +165,40 @@ def test_argparse_errors_are_one_line(capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "invalid choice" in err[0]
+
+
+def test_png_grid_size_follows_size(models, tmp_path, capsys):
+    m = models[("flat", 1, 16)]
+    code, out, _ = _sample(capsys, m, tmp_path / "x.png", "--batch", "16", "--steps", "2",
+                           "--size", "200")
+    assert code == 0 and "67x67" not in out
+    with Image.open(tmp_path / "x.png") as im:
+        assert im.size == (134, 134)                          # the 67 px grid, 2x (not over 200)
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal(monkeypatch):
+    import io
+
+    from diffusion_gui import commands
+    monkeypatch.setattr(commands, "LOG_INTERVAL_S", 0.0)
+    buf = io.StringIO()                                       # not a TTY
+    with commands._Progress("sampling", "steps", 10, stream=buf) as bar:
+        for k in range(1, 11):
+            bar.set(k)
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 10 and lines[-1].startswith("sampling: 10/10 steps (100 %)")
+    assert "\r" not in buf.getvalue() and "left" in lines[0]
+
+
+def test_ddim_clip_eps_raw_and_clipped_differ_on_a_clipping_model(models, tmp_path, capsys):
+    m = models[("flat", 1, 16)]
+    runs = {}
+    for how in ("clipped", "raw"):
+        code, _, err = _sample(capsys, m, tmp_path / f"{how}.npz", "--sampler", "ddim",
+                               "--steps", "10", "--batch", "2", "--ddim-clip-eps", how)
+        assert code == 0, err
+        runs[how] = _npz(tmp_path / f"{how}.npz")
+    assert (runs["clipped"] != runs["raw"]).any()
+    with pytest.raises(SystemExit) as e:
+        _sample(capsys, m, tmp_path / "x.npz", "--ddim-clip-eps", "sometimes")
+    assert e.value.code == 2 and "--ddim-clip-eps" in capsys.readouterr().err
