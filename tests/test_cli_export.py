@@ -150,10 +150,8 @@ def test_forward_bad_numbers_exit_2(grey_image, tmp_path, capsys, args):
 
 # ----------------------------------------------------------------------------- sample --gif
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from tiny_models import make_checkpoint
-    return make_checkpoint(tmp_path_factory.mktemp("model") / "m", size=16, channels=1,
-                           timesteps=T_SAMPLE)
+def tiny_model(checkpoints):
+    return checkpoints(size=16, channels=1, timesteps=T_SAMPLE)
 
 
 def test_sample_gif_frames_fps_size_caption(tiny_model, tmp_path, capsys):
@@ -164,8 +162,9 @@ def test_sample_gif_frames_fps_size_caption(tiny_model, tmp_path, capsys):
     frames, durations, info = _read_gif(gif)
     assert len(frames) == 6 and frames[0].shape == (64, 64)          # 16 px x 4, crisp
     assert info["loop"] == 0 and durations == [100] * 5 + [1100]
-    final = np.asarray(Image.open(png))
-    np.testing.assert_array_equal(frames[-1], _enlarge(final, 4))    # last frame = x_0
+    final = np.asarray(Image.open(png))                              # --size 64 enlarges it too
+    assert final.shape == (64, 64)
+    np.testing.assert_array_equal(frames[-1], final)                 # last frame = x_0
     # first frame = x_T, the sampler's first x_t for the same seed
     from diffusion_gui.commands import make_sampler
     from diffusion_gui.models.loader import load_model
