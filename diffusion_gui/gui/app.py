@@ -40,7 +40,7 @@ def run_gui(model: str | None = None, image: str | None = None, argv=None) -> in
     win.show()
     # after the first paint: the start-up image and torch in the background; the other panels
     # once torch is in (built on the GUI thread, they would slow the forward panel's start)
-    from .panels.forward import ensure_backend
+    from .backend import ensure_backend
     win.call_after_first_paint(lambda: win.start(model=model, image=image))
     win.call_after_first_paint(lambda: ensure_backend(win.build_remaining_panels))
     rc = app.exec()

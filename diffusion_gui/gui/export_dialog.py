@@ -352,7 +352,7 @@ class ExportDialog(QDialog):
 
         self.status = "running"
         self.written = None
-        self._target, self._target_existed = target, target.exists()
+        self._run_target, self._run_target_existed = target, target.exists()
         self._show_message(f"Exporting {src.label}\u2026", "")
         self.bar.begin()
         self._export.start(gen, on_finished=self._job_done, on_failed=self._job_failed,
@@ -379,7 +379,7 @@ class ExportDialog(QDialog):
 
     def _job_done(self, out):
         if out is _CANCELLED:
-            kept = (f"'{self._target.name}' is unchanged" if self._target_existed
+            kept = (f"'{self._run_target.name}' is unchanged" if self._run_target_existed
                     else "nothing was written")
             self.message = f"Export cancelled: {kept}."
             self._show_message(self.message, "")

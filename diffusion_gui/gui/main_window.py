@@ -11,10 +11,10 @@ import importlib
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
 
-from . import help, menus
+from . import help, menus, window_state
 from .panels import PANELS
 from .window_parts import (  # noqa: F401 - re-exported for scripts and tests
     BANNER_MS,
@@ -22,6 +22,7 @@ from .window_parts import (  # noqa: F401 - re-exported for scripts and tests
     IMAGE_EXTENSIONS,
     IMAGE_FILTER,
     ErrorBanner,
+    FileDrops,
     FirstPaint,
     Placeholder,
     default_image,
@@ -32,7 +33,7 @@ from .window_parts import (  # noqa: F401 - re-exported for scripts and tests
 APP_NAME = "diffusion-gui"
 
 
-class MainWindow(QMainWindow):
+class MainWindow(FileDrops, QMainWindow):
     """``MainWindow(ctx)``; call :meth:`start` once shown to load the start-up image and model.
 
     ``lazy=True`` (the app) builds only the current tab's panel before the window is shown and
@@ -334,29 +335,6 @@ class MainWindow(QMainWindow):
             parts.append(self.ctx.model.name)
         self.setWindowTitle(" \u2014 ".join(parts) or APP_NAME)
 
-    # ================================================================== drag and drop
-    def _local_paths(self, mime) -> list[Path]:
-        if not mime.hasUrls():
-            return []
-        return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
-
-    def dragEnterEvent(self, ev):
-        if self._local_paths(ev.mimeData()):
-            ev.acceptProposedAction()
-        else:
-            ev.ignore()
-
-    def dragMoveEvent(self, ev):
-        self.dragEnterEvent(ev)
-
-    def dropEvent(self, ev):
-        paths = self._local_paths(ev.mimeData())
-        if not paths:
-            ev.ignore()
-            return
-        ev.acceptProposedAction()
-        self.open_dropped(paths[0])
-
     def open_dropped(self, path: Path):
         path = Path(path)
         if looks_like_model_folder(path):
@@ -372,7 +350,7 @@ class MainWindow(QMainWindow):
         """After ``show()``: open the start-up image (numpy + Pillow only, fast), import torch in
         the background, then load the model (in the background too)."""
         from ..models.registry import DEFAULT_MODEL
-        from .panels.forward import ensure_backend
+        from .backend import ensure_backend
 
         img_path = Path(image) if image else self.startup_image()
         self.statusBar().showMessage("Loading torch\u2026")
@@ -401,41 +379,11 @@ class MainWindow(QMainWindow):
 
     # ================================================================== persistence
     def _restore(self):
-        s = self.settings
-        geo = s.value("window/geometry")
-        restored = False
-        if isinstance(geo, (QByteArray, bytes)):
-            restored = self.restoreGeometry(geo)
-        if not restored:
-            screen = QApplication.primaryScreen()
-            avail = screen.availableGeometry().size() if screen else DEFAULT_SIZE
-            self.resize(min(DEFAULT_SIZE.width(), avail.width()),
-                        min(DEFAULT_SIZE.height(), avail.height()))
-        state = s.value("window/state")
-        if isinstance(state, (QByteArray, bytes)):
-            self.restoreState(state)
-        key = s.value("window/tab", "forward")
-        if key in self._keys:
-            self.tabs.setCurrentIndex(self._keys.index(key))
+        window_state.restore(self)
 
     def save_settings(self):
-        s = self.settings
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState())
-        idx = self.tabs.currentIndex()
-        if 0 <= idx < len(self._keys):
-            s.setValue("window/tab", self._keys[idx])
-        for key, panel in self.panels.items():
-            if not hasattr(panel, "save_settings"):
-                continue
-            s.beginGroup(key)
-            try:
-                panel.save_settings(s)
-            except Exception:  # noqa: BLE001
-                traceback.print_exc()
-            finally:
-                s.endGroup()
-        s.sync()
+        """The window's layout and every panel's settings (each in its own group)."""
+        window_state.save(self)
 
     def shutdown(self):
         """Save settings, stop every panel's threads and the context's. Idempotent."""
@@ -452,7 +400,7 @@ class MainWindow(QMainWindow):
         for d in self._dialogs:
             d.close()
         self.ctx.shutdown()
-        from .panels.forward import stop_backend_job
+        from .backend import stop_backend_job
         stop_backend_job()
 
     def closeEvent(self, ev):

@@ -104,3 +104,30 @@ class ErrorBanner(QFrame):
         self.label.setText(f"<b>{html.escape(title)}</b> &mdash; {html.escape(message)}")
         self.show()
         self._timer.start()
+
+
+class FileDrops:
+    """Drag and drop of local files for a window: the first dropped path goes to
+    ``self.open_dropped(path)``; drags without local files are refused."""
+
+    def _local_paths(self, mime) -> list[Path]:
+        if not mime.hasUrls():
+            return []
+        return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
+
+    def dragEnterEvent(self, ev):
+        if self._local_paths(ev.mimeData()):
+            ev.acceptProposedAction()
+        else:
+            ev.ignore()
+
+    def dragMoveEvent(self, ev):
+        self.dragEnterEvent(ev)
+
+    def dropEvent(self, ev):
+        paths = self._local_paths(ev.mimeData())
+        if not paths:
+            ev.ignore()
+            return
+        ev.acceptProposedAction()
+        self.open_dropped(paths[0])

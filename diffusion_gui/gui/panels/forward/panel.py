@@ -26,8 +26,8 @@ from ....sessions.forward import (
     noise_schedule,
     working_image,
 )
+from ...backend import backend_ready, ensure_backend
 from . import persist
-from .backend import backend_ready, ensure_backend
 from .chain import ChainRunner
 from .controls import PLAY_INTERVAL_MS, ControlBar, TimeRow, add_action
 from .sources import export_sources

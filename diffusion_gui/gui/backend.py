@@ -10,8 +10,8 @@ import sys
 import threading
 from typing import Callable
 
-from ....sessions.forward import import_backend
-from ...workers import JobSlot
+from ..sessions.forward import import_backend
+from .workers import JobSlot
 
 _ready = threading.Event()
 _waiters: list[Callable[[], None]] = []
