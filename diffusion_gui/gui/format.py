@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import math
 
+from ..sessions.symbols import ABAR, EPS  # noqa: F401 - the panels take them from here
+
 __all__ = ["ABAR", "EPS", "FORMULA_CSS", "fmt", "num_html", "duration", "rate"]
 
-#: alpha-bar and epsilon in rich text
-ABAR = '<span style="text-decoration: overline">&alpha;</span>'
-EPS = "&epsilon;"
 FORMULA_CSS = "font-size: 13pt;"
 
 

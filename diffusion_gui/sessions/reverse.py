@@ -39,6 +39,7 @@ from ..errors import NonFiniteError
 from ..export.frames import trajectory_frame
 from .sampling import SamplingParams, make_sampler
 from .settings import setting
+from .symbols import ABAR
 
 __all__ = ["TRAJECTORY_BUDGET_MB", "RECORD_BATCH", "SAMPLER_KEYS", "MAX_BATCH", "ReverseSettings",
            "NonFiniteError", "keep_plan", "Frame", "Trajectory", "ReverseRun", "convert_steps",
@@ -378,7 +379,6 @@ def film_slots(steps: list[int], n_total: int, n_slots: int, live: bool = False
 
 
 # ------------------------------------------------------------------------------ the update formula
-ABAR = '<span style="text-decoration: overline">&alpha;</span>'
 C_X0, C_XT, C_Z = "#0072B2", "#D55E00", "#555555"
 
 
