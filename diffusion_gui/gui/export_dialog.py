@@ -33,7 +33,7 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QElapsedTimer, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QElapsedTimer, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QFrame,
@@ -172,10 +172,12 @@ class ExportDialog(QDialog):
 
     # ================================================================== state
     def last_folder(self) -> Path:
-        for v in (self.prefs.folder, self.settings.value("last_folder", "")):
-            if v and Path(str(v)).is_dir():
-                return Path(str(v))
-        return Path.home()
+        """Where exports go: the folder of the last export, else the user's pictures folder
+        (never the folder of the opened image: for the samples that is the app's own assets)."""
+        if self.prefs.folder and Path(str(self.prefs.folder)).is_dir():
+            return Path(str(self.prefs.folder))
+        pictures = QStandardPaths.writableLocation(QStandardPaths.PicturesLocation)
+        return Path(pictures) if pictures and Path(pictures).is_dir() else Path.home()
 
     def _remember(self, **changes):
         """Store ``self.prefs`` (with ``changes``) in the settings."""

@@ -92,7 +92,7 @@ class OptionsForm(QWidget):
         self.image_combo = QComboBox()
         self.size_combo = QComboBox()
         self.size_combo.setToolTip("Integer enlargement: every pixel becomes a crisp square")
-        self.caption_check = QCheckBox("write t and abar_t under each frame", checked=True)
+        self.caption_check = QCheckBox("write t, abar_t and what the frame shows under it", checked=True)
         self.fps_spin = QDoubleSpinBox(minimum=1.0, maximum=50.0, value=12.0, decimals=0,
                                        suffix=" fps")
         self.hold_spin = QDoubleSpinBox(minimum=0.0, maximum=10.0, value=1.0, singleStep=0.5,

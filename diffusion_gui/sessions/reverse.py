@@ -304,7 +304,7 @@ class ReverseRun:
                              ("Reverse: trajectory of predicted x₀", "x0"),
                              ("Reverse: trajectory, x_t and predicted x₀ side by side", "both")):
             out.append(TrajectorySource(label, steps, T=self.T, alpha_bars=self.alpha_bars,
-                                        which=which))
+                                        which=which, n_frames=EXPORT_FRAMES))
         return out
 
 
@@ -376,6 +376,11 @@ def film_slots(steps: list[int], n_total: int, n_slots: int, live: bool = False
             k = -1
         keys.append(k)
     return keys, upcoming
+
+
+#: frames a trajectory export offers by default (a 1000-step run records up to 1001: a GIF of
+#: all of them is some 14 MB and 50 s long); the dialog lets the user choose more
+EXPORT_FRAMES = 100
 
 
 # ------------------------------------------------------------------------------ the update formula

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -654,3 +655,25 @@ def test_train_and_loss_panels_offer_their_plots(qtbot, ctx, make_dialog, tmp_pa
     finally:
         for p in panels:
             p.shutdown()
+
+
+def test_default_folder_is_not_the_opened_image_folder(make_dialog, ctx, tmp_path, forward_grey):
+    images = tmp_path / "images"
+    images.mkdir()
+    ctx.settings.setValue("last_folder", str(images))         # where the last image came from
+    d = make_dialog([forward_grey[1]])
+    folder = Path(d.target_path()).parent
+    assert folder != images
+    from PySide6.QtCore import QStandardPaths
+    pictures = QStandardPaths.writableLocation(QStandardPaths.PicturesLocation)
+    assert folder == (Path(pictures) if pictures and Path(pictures).is_dir() else Path.home())
+
+
+def test_a_reverse_run_exports_about_100_frames_by_default(make_dialog):
+    from diffusion_gui.sessions.export_sources import TrajectorySource
+    from diffusion_gui.sessions.reverse import EXPORT_FRAMES
+    steps = _synthetic_trajectory(n_steps=600, B=1)
+    src = TrajectorySource("Reverse: trajectory", steps, T=600, n_frames=EXPORT_FRAMES)
+    d = make_dialog([src])
+    assert EXPORT_FRAMES == 100 and d.frames_spin.value() == 100
+    assert src.count(d.options()) == 100
