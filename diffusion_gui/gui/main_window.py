@@ -1,7 +1,7 @@
 """The main window: panels in tabs, menus, shortcuts, status bar, error banner, drag and drop.
 
-No maths here. Panels follow the contract of :mod:`diffusion_gui.gui.panels`; a panel module
-that is not there yet is skipped with a note in the status bar. Errors that panels or the context
+No maths here. Panels follow the contract of :mod:`diffusion_gui.gui.panels`; a panel that
+cannot be imported or built is skipped with a note in the status bar (the others still work). Errors that panels or the context
 report through ``ctx.error`` appear in a non-modal banner above the tabs (and the status bar), so
 nothing ever blocks on a message box and the previous image / model stay in place.
 """
@@ -91,7 +91,7 @@ class MainWindow(FileDrops, QMainWindow):
         self.banner.dismissed.connect(self._clear_error_status)
         if self.skipped:
             names = ", ".join(self.skipped)
-            self.statusBar().showMessage(f"Panels not available yet: {names}", 10000)
+            self.statusBar().showMessage(f"Panels not available: {names}", 10000)
 
     # ================================================================== panels
     def _load_panels(self, lazy: bool):
@@ -102,7 +102,7 @@ class MainWindow(FileDrops, QMainWindow):
                 cls = getattr(mod, cls_name)
             except ImportError as e:
                 missing = getattr(e, "name", None) == full
-                self.skipped[key] = "not written yet" if missing else f"import failed: {e}"
+                self.skipped[key] = "not installed" if missing else f"import failed: {e}"
                 if not missing:
                     traceback.print_exc()
                 continue
@@ -234,7 +234,8 @@ class MainWindow(FileDrops, QMainWindow):
         try:
             from .export_dialog import ExportDialog
         except ImportError:
-            self.show_error("Export", "the export dialog is not available yet in this build")
+            self.show_error("Export", "the export dialog could not be loaded (see the terminal)")
+            traceback.print_exc()
             return
         sources = []
         ordered = [self.current_panel()] + [p for p in self.panels.values() if p is not self.current_panel()]

@@ -7,13 +7,10 @@ import importlib, sys
 importlib.import_module("diffusion_gui.core")
 import diffusion_gui.core.vlb, diffusion_gui.core.kl, diffusion_gui.core.sampling
 loaded = ["diffusion_gui.core"]
-for name in ("diffusion_gui.models", "diffusion_gui.export"):
-    try:
-        importlib.import_module(name)
-        loaded.append(name)
-    except ModuleNotFoundError as e:  # the package is not written yet; a broken import still fails
-        if e.name != name:
-            raise
+for name in ("diffusion_gui.models", "diffusion_gui.export", "diffusion_gui.sessions",
+             "diffusion_gui.commands", "diffusion_gui.cli"):
+    importlib.import_module(name)
+    loaded.append(name)
 bad = sorted(m for m in sys.modules
              if m.split(".")[0] in ("PySide6", "shiboken6", "pyqtgraph")
              or m == "diffusion_gui.gui" or m.startswith("diffusion_gui.gui."))

@@ -109,7 +109,7 @@ def _texts(menu):
 def test_menus_and_shortcuts(make_window):
     win = make_window([FORWARD, ("nope", "does_not_exist", "Nope")])
     assert list(win.panels) == ["forward"]
-    assert win.skipped == {"nope": "not written yet"}
+    assert win.skipped == {"nope": "not installed"}
     assert "nope" in win.statusBar().currentMessage()
     file_items = _texts(_menu(win, "File"))
     for want in ("Open image\u2026", "Sample images", "Open recent", "Open model folder\u2026",
@@ -332,7 +332,7 @@ def test_close_stops_every_thread(make_window, qtbot, tmp_path):
 
 
 def test_real_panel_list_builds(qtbot, settings_file):
-    """Whatever colleagues' panels exist now, the window builds; missing ones are listed."""
+    """The real panel list builds; a panel that cannot be built would be listed as skipped."""
     ctx = AppContext(settings=QSettings(str(settings_file), QSettings.IniFormat))
     win = MainWindow(ctx)
     qtbot.addWidget(win)

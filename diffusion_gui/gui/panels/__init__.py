@@ -1,4 +1,7 @@
-"""The explorer's panels, one a module. This docstring is the contract the main window relies on.
+"""The explorer's panels, one a module or package. This docstring is the contract the main window
+relies on. A panel is a *view*: what it does lives in a Qt-free session (``diffusion_gui.sessions``),
+its background work runs through a ``gui.workers.JobSlot``, its settings are a dataclass of the
+session loaded and saved with ``gui.settings_io`` (docs/architecture.md).
 
 A **panel** is a ``QWidget`` subclass with:
 
@@ -19,7 +22,7 @@ A **panel** is a ``QWidget`` subclass with:
 ``save_settings(self, settings: QSettings)`` / ``restore_settings(self, settings: QSettings)``
     Persist the panel's own choices. The main window has already called
     ``settings.beginGroup(<key>)`` with the panel's key from :data:`PANELS` (``"forward"``,
-    ``"reverse"``, ...), so use plain keys (``settings.value("seed", 0, int)``) and do not open
+    ``"reverse"``, ...), so use plain keys (``settings_io.load(settings, MySettings)``) and do not open
     or close the group yourself. ``restore_settings`` runs once after construction and must
     tolerate missing or malformed values (fall back to defaults).
 
