@@ -93,7 +93,7 @@ def main(argv=None) -> int:
         x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
             for i in idx:
-                unet(x, torch.full((shape[0],), i, dtype=torch.long)).sample
+                _ = unet(x, torch.full((shape[0],), i, dtype=torch.long)).sample
 
     def ours():
         gen, _ = make_sampler(model, sampler="ddpm", steps=args.steps, batch=args.batch, seed=0)

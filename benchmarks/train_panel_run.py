@@ -89,7 +89,7 @@ def main(argv=None) -> int:
         panel.grab().save(str(out / f"panel_{tag}.png"))
         cur = panel.strip.current()
         info = {"tag": tag, "elapsed_s": round(time.perf_counter() - state["t0"], 1),
-                "step": panel._step}
+                "step": panel.session.step}
         if cur is not None:
             step, grid, _ = cur
             f = max(1, 512 // grid.shape[0])     # crisp, big enough for a slide
@@ -97,7 +97,7 @@ def main(argv=None) -> int:
             Image.fromarray(g[:, :, 0] if g.shape[2] == 1 else g).save(out / f"grid_{tag}_step{step}.png")
             info["grid_step"] = step
         shots[tag] = info
-        print(f"[{info['elapsed_s']:7.1f} s] {tag}: step {panel._step:,}"
+        print(f"[{info['elapsed_s']:7.1f} s] {tag}: step {panel.session.step:,}"
               + (f", grid of step {info.get('grid_step'):,}" if cur is not None else ""), flush=True)
 
     def tick():
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
             late = now - lag["last"] - 0.05
             lag["worst"] = max(lag["worst"], late)
             if late > 0.1:
-                lag["top"].append((round(now - state["t0"], 2), round(late * 1000), panel._step))
+                lag["top"].append((round(now - state["t0"], 2), round(late * 1000), panel.session.step))
             lag["sum"] += max(late, 0.0)
             lag["n"] += 1
         lag["last"] = now
@@ -163,9 +163,10 @@ def main(argv=None) -> int:
 
 def report(panel, shots, lag, state, errors, args, out: Path):
     import numpy as np
-    steps = panel._steps.data.copy()
-    raw = panel._loss.data.copy()
-    smooth = panel._loss_s.data.copy()
+    session = panel.session
+    steps = session.history.steps.data.copy()
+    raw = session.history.raw.data.copy()
+    smooth = session.history.smooth.data.copy()
     with (out / "loss.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["step", "loss", "smoothed"])
@@ -173,9 +174,9 @@ def report(panel, shots, lag, state, errors, args, out: Path):
             w.writerow([row[0], f"{row[1]:.6g}", f"{row[2]:.6g}"])
     n = len(steps)
     figures = {"ended": state["ended"], "steps": int(steps[-1]) if n else 0,
-               "wall_s": round(panel._elapsed, 1),
-               "steps_per_s": round(float(steps[-1]) / panel._elapsed, 2) if n and panel._elapsed else None,
-               "s_per_step_first_steps": panel._run.s_per_step if panel._run else None,
+               "wall_s": round(session.elapsed, 1),
+               "steps_per_s": round(float(steps[-1]) / session.elapsed, 2) if n and session.elapsed else None,
+               "s_per_step_first_steps": session.run.s_per_step if session.run else None,
                "grids": len(panel.strip.grids), "screenshots": shots,
                "gui_timer_worst_delay_ms": round(lag["worst"] * 1000, 1),
                "gui_timer_mean_delay_ms": round(lag["sum"] / max(lag["n"], 1) * 1000, 2),
@@ -197,7 +198,7 @@ def report(panel, shots, lag, state, errors, args, out: Path):
             marks[f"{int(frac * 100)}%"] = {"step": int(steps[k]), "smoothed": round(float(smooth[k]), 4),
                                            "raw_mean_last_50": round(float(raw[lo:k + 1].mean()), 4)}
     figures["loss"] = marks
-    figures["bucket_loss"] = [None if not np.isfinite(v) else round(float(v), 4) for v in panel._bucket]
+    figures["bucket_loss"] = [None if not np.isfinite(v) else round(float(v), 4) for v in session.bucket]
     (out / "figures.json").write_text(json.dumps(figures, indent=2))
     print(json.dumps(figures, indent=2))
     print(f"wrote {out}")

@@ -71,7 +71,7 @@ def main(argv=None) -> int:
 
     batched = {}
     for b in args.t_batch:
-        s, r = timed(lambda: compute_vlb(model, d, x0, t_batch=b,
+        s, r = timed(lambda b=b: compute_vlb(model, d, x0, t_batch=b,
                                          generator=torch.Generator(dev).manual_seed(0)))
         batched[b] = (s, r)
         print(f"batched   t_batch={b:<4d} {args.timesteps // b + (args.timesteps % b > 0):>4d} UNet calls  "

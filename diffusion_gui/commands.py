@@ -5,8 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import InvalidParameter  # noqa: F401
-from .errors import UserError as UsageError  # transitional: the raises below move to InvalidParameter
+from .errors import InvalidParameter
 
 
 def _model(spec):
@@ -19,13 +18,13 @@ def _model(spec):
 def cmd_train(args, model_spec):
     from tqdm import tqdm
 
-    from .models.card import write_model_card
+    from .models.card import write_card
     from .models.train import TrainConfig, train
-    from .models.unet import build_unet, count_parameters
     if args.data != "digits" and not Path(args.data).is_dir():
-        raise UsageError(f"--data must be 'digits' or a folder of images, not {args.data!r}")
-    if args.steps < 1 or args.size < 8 or args.batch < 1:
-        raise UsageError("--steps and --batch must be positive and --size at least 8")
+        raise InvalidParameter("data", f"must be 'digits' or a folder of images, not {args.data!r}")
+    for name, value, lo in (("steps", args.steps, 1), ("batch_size", args.batch, 1), ("size", args.size, 8)):
+        if value < lo:
+            raise InvalidParameter(name, "must be positive" if lo == 1 else f"must be at least {lo}")
     channels = args.channels or (1 if args.data == "digits" else 3)
     cfg = TrainConfig(out_dir=args.output, data=args.data, size=args.size, channels=channels,
                       preset=args.preset, steps=args.steps, batch_size=args.batch, lr=args.lr,
@@ -35,8 +34,8 @@ def cmd_train(args, model_spec):
     accelerator = _accelerator()
     main_proc = accelerator is None or accelerator.is_main_process
     if accelerator is not None and args.batch % accelerator.num_processes:
-        raise UsageError(f"--batch {args.batch} must be a multiple of the "
-                         f"{accelerator.num_processes} processes")
+        raise InvalidParameter("batch_size", f"({args.batch}) must be a multiple of the "
+                                             f"{accelerator.num_processes} processes")
     gen = train(cfg, accelerator)
     bar = tqdm(total=cfg.steps, unit="step", dynamic_ncols=True, disable=not main_proc)
     last = None
@@ -61,8 +60,7 @@ def cmd_train(args, model_spec):
     finally:
         bar.close()
     if last is not None and main_proc:
-        write_model_card(cfg.out_dir, cfg.__dict__, count_parameters(build_unet(cfg.preset, cfg.size, channels)),
-                         last.step, last.elapsed_s, last.loss)
+        write_card(cfg, last)
         print(f"saved {cfg.out_dir} (step {last.step}, {last.elapsed_s / 60:.1f} min)")
     elif last is None and main_proc:
         print(f"{cfg.out_dir}: already trained for {cfg.steps} steps")
@@ -261,10 +259,7 @@ def cmd_forward(args, model_spec):
         raise InvalidParameter("size", "must be in 8..512")
     _check_gif_options(args)
     _check_output(args.output)
-    try:
-        schedule = NoiseSchedule.from_name(args.schedule, args.timesteps)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+    schedule = NoiseSchedule.from_name(args.schedule, args.timesteps)   # InvalidParameter if bad
     d = GaussianDiffusion(schedule)
     T = schedule.timesteps
     out = Path(args.output)

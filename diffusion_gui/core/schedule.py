@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import InvalidParameter
 from .names import SCHEDULE_NAMES  # noqa: E402,F401 - part of this module's API
 
 # Default beta ranges, as the schedule's authors publish them for T = 1000.
@@ -57,9 +58,9 @@ def named_betas(name: str, timesteps: int = 1000, beta_start: float | None = Non
     ``scaled_linear`` (a latent-diffusion schedule, 0.00085..0.012) is never rescaled.
     """
     if name not in SCHEDULE_NAMES:
-        raise ValueError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULE_NAMES)}")
+        raise InvalidParameter("schedule", f"must be one of {', '.join(SCHEDULE_NAMES)}, not {name!r}")
     if timesteps < 1:
-        raise ValueError("timesteps must be at least 1")
+        raise InvalidParameter("timesteps", "must be at least 1")
     T = timesteps
     if name == "cosine":
         def f(s):

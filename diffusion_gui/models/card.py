@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 
@@ -36,3 +37,11 @@ def write_model_card(out_dir, cfg: dict, params: int, steps: int, wall_s: float,
     lines += ["", "## Licence", "", "Weights: MIT, like the code. Data: scikit-learn's digits "
               "(UCI optical recognition of handwritten digits, CC BY 4.0)." if cfg["data"] == "digits" else ""]
     (out / "model_card.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_card(cfg, last) -> None:
+    """``model_card.md`` in ``cfg.out_dir`` (a :class:`~diffusion_gui.models.train.TrainConfig`)
+    for the state at ``last`` (a :class:`~diffusion_gui.models.train.TrainMetrics`)."""
+    from .unet import build_unet, count_parameters
+    params = count_parameters(build_unet(cfg.preset, cfg.size, cfg.channels))
+    write_model_card(cfg.out_dir, asdict(cfg), params, last.step, last.elapsed_s, last.loss)

@@ -50,5 +50,6 @@ def image_folder(folder, size: int, channels: int):
         except ImageLoadError:
             continue
     if not out:
-        raise ValueError(f"{folder}: no readable images")
+        from ..errors import UserError
+        raise UserError(f"{folder}: no readable images")
     return np.stack(out).astype(np.float32)

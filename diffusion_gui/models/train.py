@@ -30,6 +30,8 @@ from typing import Iterator
 
 import numpy as np
 
+from ..errors import InvalidParameter
+
 BUCKETS = 10  # loss per timestep bucket: t in (0, T/10], (T/10, 2T/10], ...
 
 
@@ -84,7 +86,7 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     if cfg.lr_schedule == "cosine":
         lr *= 0.5 * (1 + math.cos(math.pi * min(step, cfg.steps) / max(cfg.steps, 1)))
     elif cfg.lr_schedule != "constant":
-        raise ValueError(f"lr_schedule must be constant or cosine, not {cfg.lr_schedule!r}")
+        raise InvalidParameter("lr_schedule", f"must be constant or cosine, not {cfg.lr_schedule!r}")
     return lr
 
 
@@ -189,144 +191,188 @@ def train(cfg: TrainConfig, accelerator=None) -> Iterator[TrainMetrics]:
     Under ``accelerate``, every process must make the same requests (only the CLI's main process
     ever sends one, on Ctrl-C, and then stops).
     """
-    import torch
-
-    from ..core import GaussianDiffusion, NoiseSchedule
-    from .unet import build_unet
-
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    out = Path(cfg.out_dir)
-    main = accelerator is None or accelerator.is_main_process
-    rank = 0 if accelerator is None else accelerator.process_index
-    world = 1 if accelerator is None else accelerator.num_processes
-    device = torch.device("cpu") if accelerator is None else accelerator.device
-    if cfg.batch_size % world:
-        raise ValueError(f"batch size {cfg.batch_size} is not divisible by the {world} processes")
-    if main:
-        (out / "checkpoint").mkdir(parents=True, exist_ok=True)
-    debug = _ShardLog(out, rank, world) if os.environ.get("DIFFUSION_GUI_DEBUG_SHARDS") == "1" else None
-
-    data = torch.from_numpy(load_dataset(cfg))
-    if data.shape[1] != cfg.channels:
-        raise ValueError(f"data has {data.shape[1]} channels, config says {cfg.channels}")
-    torch.manual_seed(cfg.seed)
-    unet = build_unet(cfg.preset, cfg.size, cfg.channels)
-    ema = copy.deepcopy(unet).requires_grad_(False)
-    opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    diffusion = GaussianDiffusion(NoiseSchedule.from_name("linear", cfg.timesteps,
-                                                          beta_start=1e-4, beta_end=0.02))
-    g = torch.Generator().manual_seed(cfg.seed * 1000 + 17)
-    step, elapsed_before = 0, 0.0
-    state_path = out / "checkpoint" / "state.pt"
-    if cfg.resume and state_path.is_file():
-        st = torch.load(state_path, map_location="cpu", weights_only=True)
-        unet.load_state_dict(st["unet"])
-        ema.load_state_dict(st["ema"])
-        opt.load_state_dict(st["opt"])
-        g.set_state(st["rng"])
-        step, elapsed_before = int(st["step"]), float(st["elapsed_s"])
-    ema.to(device)
-    if accelerator is not None:
-        unet, opt = accelerator.prepare(unet, opt)   # moves the model (and optimiser state) to device
-    raw = unet if accelerator is None else accelerator.unwrap_model(unet)
-
-    def save_state():
-        if not main:
-            return
-        _atomic_torch_save({"unet": raw.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                            "rng": g.get_state(), "step": torch.tensor(step),
-                            "elapsed_s": torch.tensor(elapsed_before + time.perf_counter() - t0)},
-                           state_path)
-        (out / "checkpoint" / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-        save_pipeline(ema, cfg, out)
-
-    def samples():
-        return sample_grid(ema, cfg, diffusion, device) if main else None
-
-    def metrics(event, grid):   # of the step just taken (reads the loop's variables)
-        return TrainMetrics(step, cfg.steps, float(ps.mean()), lr, rate,
-                            elapsed_before + time.perf_counter() - t0,
-                            list(np.where(bucket_n > 0, bucket_sum / np.maximum(bucket_n, 1e-9), np.nan)),
-                            event, grid)
-
-    T = cfg.timesteps
-    bucket_sum = np.zeros(BUCKETS)
-    bucket_n = np.zeros(BUCKETS)
-    t0 = time.perf_counter()
-    last_t, last_step = t0, step
-    rate = 0.0
-    n = data.shape[0]
-    start_step = step
+    loop = _Loop(cfg, accelerator)
+    start_step = loop.step
     try:
-        while step < cfg.steps:
-            # every process draws the same global batch, then keeps its own shard of it
-            idx = torch.randint(0, n, (cfg.batch_size,), generator=g)
-            x0 = data[idx]
-            if cfg.augment:
-                x0 = random_shift(x0, g)
-            i = torch.randint(0, T, (cfg.batch_size,), generator=g)
-            eps = torch.randn(x0.shape, generator=g)
-            shard = slice(rank, None, world)
-            if debug is not None:
-                debug.rows(step + 1, idx[shard].tolist())
-            x0, i, eps = x0[shard].to(device), i[shard].to(device), eps[shard].to(device)
-            x_t = diffusion.q_sample(x0, i, eps)
-            lr = learning_rate(cfg, step)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            pred = unet(x_t, i).sample
-            per_sample = (pred.float() - eps).pow(2).mean(dim=(1, 2, 3))
-            loss = per_sample.mean()
-            opt.zero_grad(set_to_none=True)
-            if accelerator is None:
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-            else:
-                accelerator.backward(loss)
-                accelerator.clip_grad_norm_(unet.parameters(), 1.0)
-            opt.step()
-            with torch.no_grad():
-                d = min(cfg.ema_decay, (1 + step) / (10 + step))
-                for pe, p in zip(ema.parameters(), raw.parameters()):
-                    pe.lerp_(p, 1 - d)
-            step += 1
-            ps, ii = per_sample.detach(), i
-            if accelerator is not None and world > 1:   # metrics of the whole global batch
-                ps, ii = accelerator.gather(ps), accelerator.gather(ii)
-            ps, b = ps.float().cpu().numpy(), (ii * BUCKETS // T).cpu().numpy()
-            bucket_sum *= 0.98
-            bucket_n *= 0.98
-            np.add.at(bucket_sum, b, ps)
-            np.add.at(bucket_n, b, 1)
-            now = time.perf_counter()
-            if now - last_t >= 1.0:
-                rate = (step - last_step) / (now - last_t)
-                last_t, last_step = now, step
-            elif rate == 0.0:
-                rate = step / max(now - t0, 1e-9) if step else 0.0
+        while loop.step < cfg.steps:
+            loop.take_step()
             event = "step"
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                save_state()
-                event = "checkpoint" if step < cfg.steps else "done"
-            grid = None
-            if cfg.sample_every > 0 and (step == 1 or step % cfg.sample_every == 0 or step == cfg.steps):
-                grid = samples()
-            request = yield metrics(event, grid)
+            if loop.step % cfg.checkpoint_every == 0 or loop.step == cfg.steps:
+                loop.save_state()
+                event = "checkpoint" if loop.step < cfg.steps else "done"
+            grid = loop.samples() if loop.sample_due() else None
+            request = yield loop.metrics(event, grid)
             while request in ("checkpoint", "sample"):
                 if request == "checkpoint":
-                    save_state()
-                    request = yield metrics("checkpoint", None)
+                    loop.save_state()
+                    request = yield loop.metrics("checkpoint", None)
                 else:
-                    request = yield metrics("sample", samples())
+                    request = yield loop.metrics("sample", loop.samples())
     except KeyboardInterrupt:   # Ctrl-C during a step: keep the last completed one
-        if step > start_step:
-            save_state()
+        if loop.step > start_step:
+            loop.save_state()
         raise
-    if debug is not None:
-        debug.final(raw)
-    if main and not (out / "model_index.json").is_file():
-        save_state()
+    loop.finish()
+
+
+class _Loop:
+    """The state of one run of :func:`train`: data, UNet, EMA copy, optimiser, the batch
+    generator ``g`` and the running metrics. ``step`` counts completed steps (DDPM Algorithm 1,
+    one batch each); timestep indices ``i = t - 1`` are drawn uniformly in ``0 .. T-1``."""
+
+    def __init__(self, cfg: TrainConfig, accelerator=None):
+        import torch
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.cfg, self.acc = cfg, accelerator
+        self.out = Path(cfg.out_dir)
+        self.main = accelerator is None or accelerator.is_main_process
+        self.rank = 0 if accelerator is None else accelerator.process_index
+        self.world = 1 if accelerator is None else accelerator.num_processes
+        self.device = torch.device("cpu") if accelerator is None else accelerator.device
+        if cfg.batch_size % self.world:
+            raise InvalidParameter("batch_size", f"{cfg.batch_size} is not divisible by the "
+                                                 f"{self.world} processes")
+        if self.main:
+            (self.out / "checkpoint").mkdir(parents=True, exist_ok=True)
+        self.debug = (_ShardLog(self.out, self.rank, self.world)
+                      if os.environ.get("DIFFUSION_GUI_DEBUG_SHARDS") == "1" else None)
+        self.data = torch.from_numpy(load_dataset(cfg))
+        if self.data.shape[1] != cfg.channels:
+            raise InvalidParameter("channels", f"must match the data's {self.data.shape[1]}, "
+                                               f"not {cfg.channels}")
+        self._build_model()
+        self.state_path = self.out / "checkpoint" / "state.pt"
+        self.step, self.elapsed_before = 0, 0.0
+        if cfg.resume and self.state_path.is_file():
+            self._resume()
+        self.ema.to(self.device)
+        if accelerator is not None:   # moves the model (and optimiser state) to the device
+            self.unet, self.opt = accelerator.prepare(self.unet, self.opt)
+        self.raw = self.unet if accelerator is None else accelerator.unwrap_model(self.unet)
+        self.bucket_sum = np.zeros(BUCKETS)
+        self.bucket_n = np.zeros(BUCKETS)
+        self.t0 = time.perf_counter()
+        self.last_t, self.last_step = self.t0, self.step
+        self.rate, self.lr, self.ps = 0.0, 0.0, None
+
+    def _build_model(self):
+        import torch
+
+        from ..core import GaussianDiffusion, NoiseSchedule
+        from .unet import build_unet
+        cfg = self.cfg
+        torch.manual_seed(cfg.seed)
+        self.unet = build_unet(cfg.preset, cfg.size, cfg.channels)
+        self.ema = copy.deepcopy(self.unet).requires_grad_(False)
+        self.opt = torch.optim.AdamW(self.unet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.diffusion = GaussianDiffusion(NoiseSchedule.from_name("linear", cfg.timesteps,
+                                                                   beta_start=1e-4, beta_end=0.02))
+        self.g = torch.Generator().manual_seed(cfg.seed * 1000 + 17)
+
+    def _resume(self):
+        import torch
+        st = torch.load(self.state_path, map_location="cpu", weights_only=True)
+        self.unet.load_state_dict(st["unet"])
+        self.ema.load_state_dict(st["ema"])
+        self.opt.load_state_dict(st["opt"])
+        self.g.set_state(st["rng"])
+        self.step, self.elapsed_before = int(st["step"]), float(st["elapsed_s"])
+
+    # ---- one step
+    def _batch(self):
+        """This process's shard of the global batch: ``(x0, i, eps)`` on the device. Every
+        process draws the same global batch from ``g``, then keeps its own rows."""
+        import torch
+        cfg, g = self.cfg, self.g
+        idx = torch.randint(0, self.data.shape[0], (cfg.batch_size,), generator=g)
+        x0 = self.data[idx]
+        if cfg.augment:
+            x0 = random_shift(x0, g)
+        i = torch.randint(0, cfg.timesteps, (cfg.batch_size,), generator=g)
+        eps = torch.randn(x0.shape, generator=g)
+        shard = slice(self.rank, None, self.world)
+        if self.debug is not None:
+            self.debug.rows(self.step + 1, idx[shard].tolist())
+        return x0[shard].to(self.device), i[shard].to(self.device), eps[shard].to(self.device)
+
+    def take_step(self):
+        """One optimisation step of the simple loss ``||eps - eps_theta(x_t, t)||^2``, the EMA
+        update, then the running metrics."""
+        import torch
+        x0, i, eps = self._batch()
+        x_t = self.diffusion.q_sample(x0, i, eps)
+        self.lr = learning_rate(self.cfg, self.step)
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr
+        pred = self.unet(x_t, i).sample
+        per_sample = (pred.float() - eps).pow(2).mean(dim=(1, 2, 3))
+        loss = per_sample.mean()
+        self.opt.zero_grad(set_to_none=True)
+        if self.acc is None:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.unet.parameters(), 1.0)
+        else:
+            self.acc.backward(loss)
+            self.acc.clip_grad_norm_(self.unet.parameters(), 1.0)
+        self.opt.step()
+        with torch.no_grad():
+            d = min(self.cfg.ema_decay, (1 + self.step) / (10 + self.step))
+            for pe, p in zip(self.ema.parameters(), self.raw.parameters()):
+                pe.lerp_(p, 1 - d)
+        self.step += 1
+        self._record(per_sample.detach(), i)
+
+    def _record(self, ps, ii):
+        """Loss per timestep bucket (a decaying average) and steps per second."""
+        if self.acc is not None and self.world > 1:   # metrics of the whole global batch
+            ps, ii = self.acc.gather(ps), self.acc.gather(ii)
+        ps, b = ps.float().cpu().numpy(), (ii * BUCKETS // self.cfg.timesteps).cpu().numpy()
+        self.ps = ps
+        self.bucket_sum *= 0.98
+        self.bucket_n *= 0.98
+        np.add.at(self.bucket_sum, b, ps)
+        np.add.at(self.bucket_n, b, 1)
+        now = time.perf_counter()
+        if now - self.last_t >= 1.0:
+            self.rate = (self.step - self.last_step) / (now - self.last_t)
+            self.last_t, self.last_step = now, self.step
+        elif self.rate == 0.0:
+            self.rate = self.step / max(now - self.t0, 1e-9) if self.step else 0.0
+
+    def sample_due(self) -> bool:
+        every, step = self.cfg.sample_every, self.step
+        return every > 0 and (step == 1 or step % every == 0 or step == self.cfg.steps)
+
+    # ---- outputs
+    def metrics(self, event: str, grid) -> TrainMetrics:
+        """The metrics of the step just taken."""
+        buckets = np.where(self.bucket_n > 0, self.bucket_sum / np.maximum(self.bucket_n, 1e-9), np.nan)
+        return TrainMetrics(self.step, self.cfg.steps, float(self.ps.mean()), self.lr, self.rate,
+                            self.elapsed_before + time.perf_counter() - self.t0, list(buckets),
+                            event, grid)
+
+    def samples(self):
+        return sample_grid(self.ema, self.cfg, self.diffusion, self.device) if self.main else None
+
+    def save_state(self):
+        """``checkpoint/state.pt`` + ``config.json`` and the EMA pipeline (main process only)."""
+        import torch
+        if not self.main:
+            return
+        elapsed = self.elapsed_before + time.perf_counter() - self.t0
+        _atomic_torch_save({"unet": self.raw.state_dict(), "ema": self.ema.state_dict(),
+                            "opt": self.opt.state_dict(), "rng": self.g.get_state(),
+                            "step": torch.tensor(self.step), "elapsed_s": torch.tensor(elapsed)},
+                           self.state_path)
+        (self.out / "checkpoint" / "config.json").write_text(json.dumps(asdict(self.cfg), indent=2))
+        save_pipeline(self.ema, self.cfg, self.out)
+
+    def finish(self):
+        if self.debug is not None:
+            self.debug.final(self.raw)
+        if self.main and not (self.out / "model_index.json").is_file():
+            self.save_state()
 
 
 class _ShardLog:

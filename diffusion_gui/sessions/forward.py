@@ -227,6 +227,17 @@ class ChainCache:
     def nbytes(self) -> int:
         return self.frames.nbytes
 
+    def memory_note(self) -> tuple[str, str]:
+        """``(short, detail)`` about the memory the kept frames take (allocated up front), e.g.
+        ``("chain cache: 188 MB", "1001 frames of 256x256x3 uint8: every x_t, t = 0..1000, ...")``."""
+        _, H, W, C = self.frames.shape
+        mb = self.nbytes() / 2 ** 20
+        which = "every x_t" if self.stride == 1 else f"every {self.stride}th x_t (and x_T)"
+        return (f"chain cache: {mb:.0f} MB",
+                f"{len(self.ts)} frames of {W}\u00d7{H}\u00d7{C} uint8 kept for scrubbing: {which}, "
+                f"t = 0..{self.T}, at most {CHAIN_BUDGET_BYTES / 2 ** 20:.0f} MB (a smaller "
+                f"working size keeps less)")
+
 
 def chain_generator(cache: ChainCache, x0_chw: np.ndarray, schedule, seed: int, sample_idx):
     """Run the chain from ``x0_chw`` (float32 ``[C, H, W]``), recording into ``cache``; yields

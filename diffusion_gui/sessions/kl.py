@@ -20,13 +20,14 @@ from .settings import setting
 
 __all__ = ["P_STEPS", "MU_RANGE", "MU_STEP", "VAR_MIN", "VAR_MAX", "VAR_STEP", "GAUSS_DEFAULTS",
            "X_GRID", "N_MAX", "KLSettings", "WORMS", "distributions", "discrete_kls",
-           "fitted_p", "worms_csv", "GaussView", "gauss_view"]
+           "fitted_p", "worms_csv", "GaussView", "gauss_view", "gauss_y_range"]
 
 P_STEPS = 1000                      # the p slider: p = value / P_STEPS
 MU_RANGE, MU_STEP = 4.0, 0.05       # the mean sliders: -4 .. 4
 VAR_MIN, VAR_MAX, VAR_STEP = 0.05, 4.0, 0.05
 GAUSS_DEFAULTS = (0.0, 1.0, 1.0, 2.0)      # mu1, var1, mu2, var2
 X_GRID = np.linspace(-8, 8, 801)
+LEGEND_ROOM = 1.35                  # the y range's top over the highest curve: room for the legend
 N_MAX = 20                          # the binomial's n: 1 .. N_MAX
 #: The example: teeth of 100 space worms, with its uniform and binomial fits.
 WORMS = space_worms()
@@ -103,3 +104,14 @@ def gauss_view(mu1: float, var1: float, mu2: float, var2: float, swap: bool = Fa
     p, q = np.exp(lp), np.exp(lq)
     integrand = q * (lq - lp) if swap else p * (lp - lq)
     return GaussView(X_GRID, p, q, integrand, gaussian_kl(*a), gaussian_kl_numerical(*a))
+
+
+def gauss_y_range(g: GaussView, room: float = LEGEND_ROOM) -> tuple[float, float]:
+    """``(lo, hi)`` of a y range that shows every curve of ``g`` whole: the densities and the
+    integrand, whose peak can be many times the densities' (p = N(0, 0.05), q = N(4, 2): 10.4
+    against 1.78), with ``room`` above the highest one for the legend. ``lo`` is the integrand's
+    lowest value, or 0: negative where the other density is larger, never below minus its peak
+    (``p log(p/q) >= p - q``)."""
+    top = max(float(g.p.max()), float(g.q.max()), float(g.integrand.max()))
+    lo = min(0.0, float(g.integrand.min()))
+    return lo, top * room

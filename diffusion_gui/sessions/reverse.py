@@ -43,7 +43,8 @@ from .symbols import ABAR
 
 __all__ = ["TRAJECTORY_BUDGET_MB", "RECORD_BATCH", "SAMPLER_KEYS", "MAX_BATCH", "ReverseSettings",
            "NonFiniteError", "keep_plan", "Frame", "Trajectory", "ReverseRun", "convert_steps",
-           "model_alpha_bars", "prepare_original", "psnr", "film_slots", "update_formula"]
+           "model_alpha_bars", "prepare_original", "psnr", "film_slots", "nearest_slot",
+           "update_formula", "steps_done", "plural", "where_text", "run_text", "original_labels"]
 
 #: Most memory one run's recorded trajectory may take (uint8 x_t and x0_pred frames).
 TRAJECTORY_BUDGET_MB = 256
@@ -157,7 +158,7 @@ class Trajectory:
         if self.keep is not None and len(self.keep) < self.n_total:
             return (f"kept {len(self.keep)} of {self.n_total} frames (even subset, then every "
                     f"frame at the end): {mb:.1f} MB, budget {self.budget_bytes / 2 ** 20:.0f} MB")
-        return f"{n} frames recorded, {mb:.1f} MB"
+        return f"{plural(n, 'frame')} recorded, {mb:.1f} MB"
 
 
 # ------------------------------------------------------------------------------ one run
@@ -376,6 +377,61 @@ def film_slots(steps: list[int], n_total: int, n_slots: int, live: bool = False
             k = -1
         keys.append(k)
     return keys, upcoming
+
+
+def nearest_slot(keys: list[int], ts: list[int], k: int) -> int:
+    """The strip's frame to outline for recorded frame ``k``: of the strip's ``keys`` (indices
+    into the recorded frames, -1: empty), the one whose paper ``t`` (``ts[key]``) is nearest to
+    ``ts[k]``; on a tie the earlier one. -1 when none (or ``k`` is not a recorded frame)."""
+    if not 0 <= k < len(ts):
+        return -1
+    best = -1
+    for key in keys:
+        if 0 <= key < len(ts) and (best < 0 or abs(ts[key] - ts[k]) < abs(ts[best] - ts[k])
+                                    or (abs(ts[key] - ts[k]) == abs(ts[best] - ts[k]) and key < best)):
+            best = key
+    return best
+
+
+# ------------------------------------------------------------------------------ the words
+def plural(n: int, word: str) -> str:
+    """``'1 frame'``, ``'2 frames'``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def steps_done(step: int, num_steps: int) -> int:
+    """Network steps done when the frame at sampler position ``step`` (0-based) is shown: its
+    x0_pred came from the ``step + 1``-th network call; the final frame (``step == num_steps``,
+    t = 0) needed none more. This is the one count the panel shows (run box, scrubber, bar)."""
+    return max(0, min(int(step) + 1, int(num_steps)))
+
+
+def where_text(t: int, step: int, num_steps: int) -> str:
+    """A frame named by its paper ``t`` and the network steps done: ``'step 143 / 1000 · t = 858'``."""
+    return f"step {steps_done(step, num_steps)} / {num_steps} · t = {t}"
+
+
+def run_text(state: str, t: int, step: int, num_steps: int) -> str:
+    """The run box's line for ``state`` in running | paused | stopped | done, at the frame of
+    paper step ``t`` and sampler position ``step`` (the same words as :func:`where_text`)."""
+    where = where_text(t, step, num_steps)
+    if state == "running":
+        return where
+    if state == "paused":
+        return f"paused after {where} · Step or Continue"
+    if state == "stopped":
+        return f"stopped after {where}"
+    if state == "done":
+        return f"done after {where}"
+    raise ValueError(f"unknown run state {state!r}")
+
+
+def original_labels(size: int, start_t: int) -> tuple[str, str]:
+    """The title (rich text) and caption of a denoise run's left picture, the clean original
+    (uint8 ``[S, S, C]``) the run noises to paper step ``start_t``: both say it is x_0, clean."""
+    title = (f"<b>original x<sub>0</sub></b> &nbsp;<span style='color:#555'>the clean image, "
+             f"{size} px</span>")
+    return title, f"clean x₀ · the run starts at t = {start_t}"
 
 
 #: frames a trajectory export offers by default (a 1000-step run records up to 1001: a GIF of

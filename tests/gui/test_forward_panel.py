@@ -401,3 +401,71 @@ def test_placeholder_without_image(qtbot, ctx):
     assert not p.is_ready() and p.view_xt.image() is None
     p.set_t(5)                                            # harmless without an image
     p.shutdown()
+
+
+# ----------------------------------------------------------------------------- issue #15
+def test_new_image_chain_label_agrees_with_its_bar(panel, ctx, qtbot, tmp_path):
+    """While the chain of a newly opened image runs, the step-by-step label says how far it
+    has got, the number its progress bar shows (it used to stay at "t = 0" beside 100 / 1000)."""
+    panel.T_spin.setValue(300)
+    assert panel.wait_for_chain(60000)
+    panel.set_t(300)
+    seen = []
+    report = panel.chain._on_progress
+
+    def spy(t):
+        report(t)
+        seen.append((panel.chain_progress.value(), panel.stats_chain.text()))
+
+    panel.chain._on_progress = spy
+    assert ctx.open_image(_write_image(tmp_path / "second.png", w=256, h=256, seed=9))
+    qtbot.waitUntil(panel.chain_done, timeout=60000)
+    qtbot.waitUntil(lambda: not panel.chain_progress.isVisibleTo(panel), timeout=10000)
+    pending = [(v, text) for v, text in seen if v < 300]
+    assert any(v > 0 for v, _ in pending), seen          # progress arrived while it ran
+    for v, text in pending:
+        assert f"computed up to t = {v} so far" in text, (v, text)
+    assert "mean" in panel.stats_chain.text()            # done: the numbers of x_300
+    c = panel._chain
+    assert panel.xt_columns.chain_memory.text() == c.memory_note()[0] == \
+        f"chain cache: {c.nbytes() / 2 ** 20:.0f} MB"
+    assert "every x_t" in panel.xt_columns.chain_memory.toolTip()
+
+
+def test_every_schedule_has_its_own_pen(panel):
+    """Overlays: one colour (from plots.COLORS, never the cursor's) and one dash per schedule."""
+    from diffusion_gui.gui import plots
+    from diffusion_gui.gui.panels.forward.views import CURSOR_COLOR
+    for cb in panel.overlay_checks.values():
+        cb.setChecked(True)
+    palette = {c.lower() for c in plots.COLORS.values()}
+    for current in ("linear", "sigmoid", "cosine"):
+        panel.schedule_combo.setCurrentText(current)
+        pens = {n: panel.curves[("abar", n)].opts["pen"] for n in fs.SCHEDULES}
+        assert all(panel.curves[("abar", n)].isVisible() for n in fs.SCHEDULES)
+        colours = {n: p.color().name() for n, p in pens.items()}
+        assert len(set(colours.values())) == len(fs.SCHEDULES), colours
+        assert set(colours.values()) <= palette and CURSOR_COLOR.lower() not in colours.values()
+        dashes = {(p.style(), tuple(p.dashPattern())) for n, p in pens.items() if n != current}
+        assert len(dashes) == len(fs.SCHEDULES) - 1
+        assert pens[current].style() == Qt.SolidLine
+        assert all(p.style() != Qt.SolidLine for n, p in pens.items() if n != current)
+
+
+def test_no_band_above_the_images(panel, qtbot):
+    """The headings sit under the controls and the pictures under the headings; spare height
+    goes below the filmstrip (the picture is capped at its width's height)."""
+    from PySide6.QtCore import QPoint
+    qtbot.wait(50)
+
+    def top(w):
+        return w.mapTo(panel, QPoint(0, 0)).y()
+
+    def bottom(w):
+        return top(w) + w.height()
+
+    assert panel.view_xt.height() < 500                    # capped: 40 x 30 px at its width
+    assert top(panel.xt_columns.head_xt) - bottom(panel.controls) < 16
+    assert top(panel.view_xt) - bottom(panel.xt_columns.head_xt) < 8
+    assert top(panel.time_row) - bottom(panel.view_chain) < 60
+    assert top(panel.filmstrip) + panel.filmstrip.height() < panel.height() - 20   # spare: below

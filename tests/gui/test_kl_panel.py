@@ -150,3 +150,23 @@ def test_export(panel, tmp_path):
     assert len(list(tmp_path.iterdir())) == 6
     for label, fn in panel.export_sources():
         assert fn()[0].dtype == np.uint8
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_narrow_p_integrand_fits_the_view(panel, swap):
+    """Issue #15: sigma1^2 = 0.05, mu2 = 4: the integrand (its area is the KL) peaks at ~10,
+    six times the densities; the y range shows all of it, and the densities too."""
+    panel.var1.set_value(0.05)
+    panel.mu2.set_value(4.0)
+    panel.swap_check.setChecked(swap)
+    (_, _), (y0, y1) = panel.gauss_plot.getPlotItem().vb.viewRange()
+    integrand = panel.integrand_curve.getData()[1]
+    if not swap:
+        assert integrand.max() > 10
+    assert y0 <= integrand.min() and integrand.max() <= y1
+    for c in (panel.p_curve, panel.q_curve):
+        assert c.getData()[1].max() <= y1
+    assert integrand.max() < 0.9 * y1                 # room left at the top for the legend
+    panel.reset_btn.click()                           # and back: the range follows the curves
+    (_, _), (y0, y1) = panel.gauss_plot.getPlotItem().vb.viewRange()
+    assert y1 < 1.0 and panel.p_curve.getData()[1].max() <= y1

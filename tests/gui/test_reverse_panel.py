@@ -550,3 +550,125 @@ def test_trajectory_strip_follows_the_clicked_sample(qtbot, panel):
     qtbot.mouseClick(shown[0], Qt.LeftButton)             # jump to the first frame
     assert panel.slider.value() == 0 and panel.t_label.text() == f"t = {T} / {T}"
     assert shown[0].current and not shown[-1].current
+
+
+# ------------------------------------------------------------------------------ first use (issue #15)
+def _shown(qtbot, p):
+    p.resize(1200, 800)
+    p.show()
+    qtbot.waitExposed(p)
+    p.activateWindow()
+    qtbot.waitUntil(lambda: p.isActiveWindow(), timeout=TIMEOUT)
+
+
+def test_the_run_box_and_the_trajectory_say_the_same_count(qtbot, panel):
+    from diffusion_gui.sessions.reverse import where_text
+    _configure(panel, "ddpm", batch=2)
+    for k in range(1, 3):
+        panel.step_btn.click()
+        qtbot.waitUntil(lambda: panel._state == "paused", timeout=TIMEOUT)
+        where = where_text(T - k + 1, k - 1, T)         # k network steps done, at t = T - k + 1
+        assert panel.progress_text.text().startswith(f"paused after {where}")
+        assert panel.slider_label.text() == where
+        assert panel.progress.value() == k
+    panel.step_btn.click()
+    qtbot.waitUntil(lambda: panel._state == "paused", timeout=TIMEOUT)
+    panel.slider.setValue(0)                            # scrubbing names the frame the same way
+    assert panel.slider_label.text() == where_text(T, 0, T)
+    with qtbot.waitSignal(panel.run_ended, timeout=TIMEOUT):
+        panel.stop_btn.click()
+
+
+def test_one_step_says_1_frame(qtbot, panel):
+    panel.step_btn.click()
+    qtbot.waitUntil(lambda: panel._state == "paused", timeout=TIMEOUT)
+    assert panel.traj_note.text().startswith("1 frame recorded")
+    assert "step 1 / 20 · t = 20" in panel.progress_text.text()
+    with qtbot.waitSignal(panel.run_ended, timeout=TIMEOUT):
+        panel.stop_btn.click()
+
+
+def test_step_after_stop_asks_before_discarding_the_run(qtbot, panel, ctx, model):
+    slow = Wrapped(model, delay=0.03)
+    _set_model(ctx, slow)
+    panel.generate_btn.click()
+    qtbot.waitUntil(lambda: slow.calls >= 3, timeout=TIMEOUT)
+    with qtbot.waitSignal(panel.run_ended, timeout=TIMEOUT):
+        panel.stop_btn.click()
+    run, frames = panel._run, panel.recorded_frames()
+    calls = slow.calls
+    assert panel.step_btn.isEnabled()
+    panel.step_btn.click()                              # asks, non-blocking; nothing is lost yet
+    box = panel.confirm_box
+    assert box is not None and box.isVisible() and "discarded" in box.text()
+    qtbot.wait(100)
+    assert panel._run is run and len(panel.recorded_frames()) == len(frames) and slow.calls == calls
+    keep = [b for b in box.buttons() if b.text() == "Keep the run"][0]
+    keep.click()
+    assert panel.confirm_box is None and panel._run is run and panel.slider.isEnabled()
+    panel.step_btn.click()
+    new = [b for b in panel.confirm_box.buttons() if b.text().startswith("Discard")][0]
+    new.click()
+    assert panel._run is not run
+    qtbot.waitUntil(lambda: panel._state == "paused", timeout=TIMEOUT)
+    assert len(panel.recorded_frames()) == 1 and panel.recorded_frames()[0].t == T
+    with qtbot.waitSignal(panel.run_ended, timeout=TIMEOUT):
+        panel.stop_btn.click()
+
+
+@pytest.mark.parametrize("how", ["pause", "stop"])
+def test_pause_and_stop_focus_the_trajectory(qtbot, panel, ctx, model, how):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+    _shown(qtbot, panel)
+    slow = Wrapped(model, delay=0.03)
+    _set_model(ctx, slow)
+    qtbot.mouseClick(panel.generate_btn, Qt.LeftButton)
+    qtbot.waitUntil(lambda: slow.calls >= 3, timeout=TIMEOUT)
+    if how == "pause":
+        qtbot.mouseClick(panel.step_btn, Qt.LeftButton)
+        qtbot.waitUntil(lambda: panel._state == "paused", timeout=TIMEOUT)
+    else:
+        with qtbot.waitSignal(panel.run_ended, timeout=TIMEOUT):
+            qtbot.mouseClick(panel.stop_btn, Qt.LeftButton)
+    assert QApplication.focusWidget() is panel.slider
+    k = panel.slider.value()
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key_Left)   # the next arrow key scrubs
+    assert panel.slider.value() == k - 1 and panel.denoise_t.value() == 1
+    if how == "pause":
+        with qtbot.waitSignal(panel.run_ended, timeout=TIMEOUT):
+            panel.stop_btn.click()
+
+
+def test_denoise_mode_moves_nothing_and_its_labels_agree(qtbot, panel, ctx):
+    from PySide6.QtCore import QPoint
+    _shown(qtbot, panel)
+    _configure(panel, "ddim", steps=4, batch=4)
+    assert _run_to_end(qtbot, panel)[1] == "finished"
+    qtbot.wait(50)
+    y = panel.xt_view.mapTo(panel, QPoint(0, 0)).y()
+    below = panel.slider.mapTo(panel, QPoint(0, 0)).y()
+    ctx.image = np.full((40, 60, 3), 128, np.uint8)
+    ctx.image_changed.emit()
+    panel.denoise_t.setValue(10)
+    assert _run_to_end(qtbot, panel, panel.denoise_btn)[1] == "finished"
+    qtbot.wait(50)
+    assert not panel.orig_view.isHidden() and panel.result_label.isVisible()
+    assert panel.xt_view.mapTo(panel, QPoint(0, 0)).y() == y
+    assert panel.slider.mapTo(panel, QPoint(0, 0)).y() == below
+    title, caption = panel.orig_head.text(), panel.orig_view._caption
+    assert "clean" in title and "clean" in caption and "noised to" not in title
+    assert "t = 10" in caption
+
+
+def test_f1_lists_the_reverse_shortcuts(qtbot, ctx, monkeypatch):
+    from diffusion_gui.gui import main_window as mw
+    monkeypatch.setattr(mw, "PANELS", [("reverse", "reverse", "ReversePanel")])
+    win = mw.MainWindow(ctx)
+    qtbot.addWidget(win)
+    rows = [r for r in win.shortcut_rows() if r[0] == "Reverse"]
+    what = {r[2] for r in rows}
+    assert {"Reverse: Generate", "Reverse: Stop", "Reverse: Step / Pause",
+            "Reverse: Continue"} <= what
+    assert any("Left" in r[1] for r in rows)
+    win.close()

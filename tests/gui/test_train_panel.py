@@ -4,7 +4,8 @@ What issue #9 asks to show: train, pause (no step is taken while paused), resume
 diffusers pipeline folder with its model card), use it as the app's model (``ctx.load_model`` +
 ``model_changed``) and generate with ``make_sampler``; the sample grids shown are exactly what
 ``make_sampler`` draws from the saved model with the same seed; closing mid-training offers to
-save; a folder of images as data.
+save; a folder of images as data. The Qt-free session (the run, its history, the files it
+writes, the settings) is tested in tests/sessions/test_training.py.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings  # noqa: E402
 
-from diffusion_gui.gui.panels.train import TrainPanel, export_model  # noqa: E402
+from diffusion_gui.gui.panels.train import TrainPanel  # noqa: E402
 from diffusion_gui.gui.workers import running_jobs  # noqa: E402
 
 TIMEOUT = 60000   # ms: a slow, shared CPU
@@ -277,25 +278,6 @@ def test_settings_round_trip(qtbot, ctx, tmp_path):
     assert c.size.currentData() == 16 and c.batch.value() == 128 and c.preset.currentData() == "small"
     for p in (a, b, c):
         p.shutdown()
-
-
-def test_export_model_is_atomic_and_refuses_other_folders(tmp_path):
-    from tiny_models import make_checkpoint
-    run = make_checkpoint(tmp_path / "run", layout="pipeline")
-    (run / "checkpoint").mkdir()
-    (run / "checkpoint" / "state.pt").write_bytes(b"x")
-    out = export_model(run, tmp_path / "a" / "model")
-    assert (out / "unet" / "config.json").is_file() and not (out / "checkpoint").exists()
-    export_model(run, out)                                          # replacing a model folder is fine
-    other = tmp_path / "docs"
-    other.mkdir()
-    (other / "thesis.tex").write_text("keep me")
-    with pytest.raises(ValueError, match="not a model folder"):
-        export_model(run, other)
-    assert (other / "thesis.tex").read_text() == "keep me"
-    assert [q.name for q in (tmp_path / "a").iterdir()] == ["model"]   # no temporary left over
-    with pytest.raises(ValueError, match="nothing saved"):
-        export_model(tmp_path / "docs", tmp_path / "x")
 
 
 def _saved_step(run_dir):

@@ -141,3 +141,15 @@ def test_settings_defaults_bounds_and_garbage():
     assert two.overlays == ("cosine", "linear")
     assert to_raw(two)["overlays"] == ("cosine", "linear")
     assert set(to_raw(d)) == {"schedule", "T", "seed", "size", "t", "overlays"}   # the keys kept
+
+
+def test_chain_cache_says_how_much_it_keeps():
+    """Issue #15: a 256 px RGB chain keeps 188 MB; the panel shows the note."""
+    c = fs.ChainCache("k", (3, 256, 256), 1000)
+    short, detail = c.memory_note()
+    assert short == "chain cache: 188 MB" and c.nbytes() == 1001 * 256 * 256 * 3
+    assert "1001 frames" in detail and "every x_t" in detail
+    big = fs.ChainCache("k", (3, 512, 512), 1000)
+    short, detail = big.memory_note()
+    assert short == f"chain cache: {big.nbytes() / 2 ** 20:.0f} MB"
+    assert f"every {big.stride}th x_t" in detail and big.nbytes() <= fs.CHAIN_BUDGET_BYTES

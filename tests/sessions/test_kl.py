@@ -59,3 +59,17 @@ def test_settings_defaults_and_bounds():
     assert (d.mu1, d.var1, d.mu2, d.var2) == GAUSS_DEFAULTS
     bad = from_raw(KLSettings, {"n": "ten", "p": "nan", "mu1": "99", "var1": "-1", "reverse": "??"})
     assert (bad.n, bad.p, bad.mu1, bad.var1, bad.reverse) == (10, d.p, 4.0, 0.05, False)
+
+
+def test_gauss_y_range_shows_every_curve():
+    """Issue #15: for a narrow p the integrand's peak (~10.4) is far above the densities' (1.78)."""
+    from diffusion_gui.sessions.kl import LEGEND_ROOM, gauss_view, gauss_y_range
+    for args in ((0.0, 0.05, 4.0, 2.0), (0.0, 1.0, 1.0, 2.0), (-1.0, 3.0, 2.0, 0.05)):
+        for swap in (False, True):
+            g = gauss_view(*args, swap)
+            lo, hi = gauss_y_range(g)
+            top = max(g.p.max(), g.q.max(), g.integrand.max())
+            assert lo <= g.integrand.min() and lo <= 0
+            assert hi == top * LEGEND_ROOM
+    g = gauss_view(0.0, 0.05, 4.0, 2.0)
+    assert g.integrand.max() > 5 * g.p.max() and gauss_y_range(g)[1] > g.integrand.max()

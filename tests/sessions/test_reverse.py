@@ -87,7 +87,7 @@ def test_settings_give_the_sampling_params():
     s = ReverseSettings(sampler="ddim", steps=12, eta=0.3, batch=9, seed=1234, clip="off")
     assert s.sampling_params().as_dict() == {"sampler": "ddim", "steps": 12, "eta": 0.3,
                                              "batch": 9, "seed": 1234, "clip": False,
-                                             "variance": None}
+                                             "variance": None, "clip_eps": "clipped"}
     p = ReverseSettings(sampler="ddpm", steps=12, eta=0.3, variance="fixed_large").sampling_params()
     assert (p.steps, p.eta, p.variance, p.clip) == (None, 0.0, "fixed_large", None)
     assert from_raw(ReverseSettings, to_raw(s)) == s
@@ -211,3 +211,46 @@ def test_cli_gif_and_gui_export_write_the_same_frames(ckpt, model, tmp_path, cap
         np.testing.assert_array_equal(a, b)
     with np.load(tmp_path / "x.npz") as z:                          # and the same final samples
         np.testing.assert_array_equal(z["images"], run.final_images())
+
+
+# ------------------------------------------------------------------------------ the words (issue #15)
+def test_one_count_one_wording():
+    """Paused after the first Step of a 1000-step run: the run box and the scrubber say the same
+    step count (network steps done) and name the frame by its t."""
+    assert reverse.steps_done(0, 1000) == 1 and reverse.steps_done(142, 1000) == 143
+    assert reverse.steps_done(1000, 1000) == 1000          # the final frame: no call more
+    where = reverse.where_text(1000, 0, 1000)
+    assert where == "step 1 / 1000 · t = 1000"
+    assert reverse.run_text("paused", 1000, 0, 1000).startswith(f"paused after {where}")
+    assert reverse.run_text("paused", 858, 142, 1000).startswith(
+        "paused after " + reverse.where_text(858, 142, 1000))
+    assert "step 143 / 1000" in reverse.where_text(858, 142, 1000)
+    assert reverse.run_text("stopped", 858, 142, 1000) == "stopped after step 143 / 1000 · t = 858"
+    assert reverse.run_text("done", 0, 20, 20) == "done after step 20 / 20 · t = 0"
+    assert reverse.run_text("running", 858, 142, 1000) == reverse.where_text(858, 142, 1000)
+    with pytest.raises(ValueError):
+        reverse.run_text("nonsense", 0, 0, 1)
+
+
+def test_plural_and_describe_say_1_frame():
+    assert reverse.plural(1, "frame") == "1 frame" and reverse.plural(2, "frame") == "2 frames"
+    tr = Trajectory(budget_bytes=2 ** 20)
+    tr.plan(9, (1, 1, 4, 4))
+    z = np.zeros((1, 4, 4, 1), np.uint8)
+    tr.add(Frame(0, 9, 0.1, 0.1, 0.5, z, z))
+    assert tr.describe().startswith("1 frame recorded")
+
+
+def test_the_strip_outlines_the_nearest_frame_by_t():
+    ts = [1000, 983, 966, 950, 948, 900]
+    keys = [0, 2, 4, 5, -1]                 # the strip shows t = 1000, 966, 948, 900
+    assert reverse.nearest_slot(keys, ts, 3) == 4        # t = 950: 948 is nearer than 966
+    assert reverse.nearest_slot(keys, ts, 2) == 2 and reverse.nearest_slot(keys, ts, 5) == 5
+    assert reverse.nearest_slot([0, 2], [10, 8, 6], 1) == 0   # a tie: the earlier one
+    assert reverse.nearest_slot(keys, ts, -1) == -1 and reverse.nearest_slot([-1], ts, 0) == -1
+
+
+def test_original_title_and_caption_agree():
+    title, caption = reverse.original_labels(16, 600)
+    assert "clean" in title and "clean" in caption and "x<sub>0</sub>" in title
+    assert "noised to" not in title and "t = 600" in caption and "16 px" in title

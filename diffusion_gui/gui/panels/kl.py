@@ -48,6 +48,7 @@ from ...sessions.kl import (
     distributions,
     fitted_p,
     gauss_view,
+    gauss_y_range,
     worms_csv,
 )
 from .. import settings_io
@@ -355,10 +356,7 @@ class KLPanel(QWidget):
         for c in (self.q_curve, self.q_fill):
             c.setData(g.x, q)
         self.integrand_curve.setData(g.x, integrand)
-        top = float(max(p.max(), q.max()))
-        lo = float(min(0.0, integrand.min()))
-        hi = max(top, min(float(integrand.max()), 1.6 * top))
-        self.gauss_plot.setYRange(max(lo, -top), hi * 1.6, padding=0.02)   # room for the legend
+        self.gauss_plot.setYRange(*gauss_y_range(g), padding=0.02)     # every curve whole
         self.gauss_plot.getPlotItem().legend.getLabel(self.integrand_curve).setText(
             ("q log(q/p)" if swap else "p log(p/q)") + ": its area is the KL")
 

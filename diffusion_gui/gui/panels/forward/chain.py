@@ -20,15 +20,19 @@ DELAY_MS = 250
 class ChainRunner:
     """``cache``: the chain being computed or done (None: none yet). ``start(m, schedule)``
     retires the previous run (its callbacks are detached: nothing stale arrives). Callbacks run
-    in the GUI thread: ``on_progress(t)``, ``on_ready(cache)``, ``on_failed(message)``."""
+    in the GUI thread: ``on_progress(t)``, ``on_ready(cache)``, ``on_failed(message)``, and
+    ``show_memory(cache or None)`` when a chain starts or is dropped. The bar's value is set by
+    :meth:`show_done`, from the same reading of ``cache.done`` as the view beside it."""
 
     def __init__(self, parent: QObject, progress_bar, *, on_progress: Callable[[int], None],
                  on_ready: Callable[[ChainCache], None], on_failed: Callable[[str], None],
-                 start: Callable[[], None]):
+                 start: Callable[[], None],
+                 show_memory: Callable[[ChainCache | None], None] = lambda c: None):
         self.cache: ChainCache | None = None
         self.slot = JobSlot()
         self.bar = progress_bar
         self._on_progress, self._on_ready, self._on_failed = on_progress, on_ready, on_failed
+        self._show_memory = show_memory
         self.timer = QTimer(parent, singleShot=True, interval=DELAY_MS)
         self.timer.timeout.connect(start)
 
@@ -45,10 +49,10 @@ class ChainRunner:
         self.bar.setRange(0, cache.T)
         self.bar.setValue(0)
         self.bar.setVisible(True)
+        self._show_memory(cache)
         seed, x0, idx = m.seed, m.x0_chw, m.sample_idx
 
         def progress(t):
-            self.bar.setValue(t)
             self._on_progress(t)
 
         def finished(_):
@@ -67,6 +71,13 @@ class ChainRunner:
         self.timer.stop()
         self.slot.retire()
         self.cache = None
+        self.bar.setVisible(False)
+        self._show_memory(None)
+
+    def show_done(self, done: int):
+        """Show ``done`` (the highest t computed, as the view beside the bar shows it)."""
+        if done >= 0:
+            self.bar.setValue(done)
 
     def is_done(self) -> bool:
         return self.cache is not None and self.cache.is_complete()

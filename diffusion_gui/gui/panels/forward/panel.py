@@ -60,7 +60,7 @@ class ForwardPanel(QWidget):
         self.chain = ChainRunner(self, self.chain_progress, on_progress=self._on_chain_progress,
                                  on_ready=self._on_chain_ready,
                                  on_failed=lambda msg: ctx.error.emit("Step-by-step chain failed", msg),
-                                 start=self._start_chain)
+                                 start=self._start_chain, show_memory=self.xt_columns.show_memory)
         self._make_actions()
         self._set_controls_enabled(False)
 
@@ -91,7 +91,9 @@ class ForwardPanel(QWidget):
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 0, 0)
-        lv.addWidget(self.xt_columns, 1)
+        # the pictures take the height they can use (their widget is capped at it), the spare
+        # goes to the bottom: never a band above the pictures or between them and the slider
+        lv.addWidget(self.xt_columns, 1000)
         lv.addWidget(self.time_row)
         lv.addWidget(self.formula)
         film_head = QLabel("<b>Filmstrip</b> &nbsp;<span style='color:#555'>x<sub>0</sub> and x<sub>t</sub> "
@@ -99,6 +101,7 @@ class ForwardPanel(QWidget):
         film_head.setStyleSheet("color: #444;")
         lv.addWidget(film_head)
         lv.addWidget(self.filmstrip)
+        lv.addStretch(1)
         right = self._build_plots()
         self.splitter = QSplitter(Qt.Horizontal)
         self.splitter.addWidget(left)
@@ -352,7 +355,11 @@ class ForwardPanel(QWidget):
         self.formula.setText(formula_html(m.readout(t), t, self.T, self.schedule_name))
 
     def _refresh_chain_view(self):
-        self.xt_columns.show_chain(self._chain, self._t)
+        """The chain's x_t and its bar, from one reading of how far it has got."""
+        c = self._chain
+        done = -1 if c is None else c.done
+        self.chain.show_done(done)
+        self.xt_columns.show_chain(c, self._t, done)
 
     def _refresh_slow(self):
         """Throttled: cursors, histogram, filmstrip highlight."""
@@ -379,9 +386,7 @@ class ForwardPanel(QWidget):
             self.chain.start(self._math, self.schedule(), self.schedule_name)
 
     def _on_chain_progress(self, t: int):
-        c = self.chain.cache
-        if t >= self._t - c.stride or self.view_chain.image() is None:
-            self._refresh_chain_view()
+        self._refresh_chain_view()        # redraws the picture only when what it shows changed
 
     def _on_chain_ready(self, cache: ChainCache):
         self._refresh_chain_view()

@@ -7,6 +7,7 @@ fixed-height labels so that new text never re-lays out the window.
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QProgressBar,
     QSizePolicy,
     QVBoxLayout,
@@ -27,10 +29,15 @@ from ...format import ABAR, EPS, num_html
 from ...image_view import ImageView, Thumbnail
 from ...style import heading
 
+#: One colour (:data:`diffusion_gui.gui.plots.COLORS`: blue, orange, green, purple, black) and
+#: one dash (overlays) per schedule; never the cursor's colour.
 SCHEDULE_COLORS = {"linear": "#0072B2", "scaled_linear": "#E69F00", "quadratic": "#009E73",
-                   "cosine": "#CC79A7", "sigmoid": "#56B4E9"}
+                   "cosine": "#CC79A7", "sigmoid": "#222222"}
+SCHEDULE_DASHES = {"linear": [10, 4], "scaled_linear": Qt.DotLine, "quadratic": Qt.DashDotLine,
+                   "cosine": Qt.DashLine, "sigmoid": Qt.DashDotDotLine}   # a list: a dash pattern
 CURSOR_COLOR = "#D55E00"
 HIST_Y_MAX = 1.0
+CHAIN_ROW_HEIGHT = 16
 PLOT_KEYS = ("beta", "abar", "snr")
 
 
@@ -95,7 +102,8 @@ def stats_html(mean: float, std: float, theory: tuple[float, float] | None = Non
 # ----------------------------------------------------------------------------- the two x_t
 class XtColumns(QWidget):
     """The closed-form x_t (``view_xt``, ``stats_xt``) and the step-by-step x_t
-    (``view_chain``, ``stats_chain``, ``chain_progress``) side by side, each under a heading."""
+    (``view_chain``, ``stats_chain``, and the chain's ``chain_progress`` bar beside its
+    ``chain_memory`` note) side by side, each under a heading, at the top of the space they get."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -111,45 +119,73 @@ class XtColumns(QWidget):
                                   "t draws of q(x<sub>s</sub> | x<sub>s&minus;1</sub>)</span>")
         self.stats_xt = small_label()
         self.stats_chain = small_label()
-        self.chain_progress = p = QProgressBar()
-        p.setTextVisible(True)
-        p.setFormat("chaining q_step: %v / %m")
-        p.setFixedHeight(16)
-        sp = p.sizePolicy()
-        sp.setRetainSizeWhenHidden(True)          # both image columns keep the same height
-        p.setSizePolicy(sp)
-        p.setVisible(False)
+        self._shown = None                 # (cache ref, t, min(t, done)) last drawn by show_chain
         images = QHBoxLayout(self)
         images.setContentsMargins(0, 0, 0, 0)
         images.setSpacing(14)
-        for h, v, st in ((self.head_xt, self.view_xt, self.stats_xt),
-                         (self.head_chain, self.view_chain, self.stats_chain)):
-            h.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        for h, v, st, foot in ((self.head_xt, self.view_xt, self.stats_xt, None),
+                               (self.head_chain, self.view_chain, self.stats_chain,
+                                self._chain_row())):
+            h.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)     # bounded: see below
             col = QVBoxLayout()
             col.setSpacing(2)
-            col.addStretch(1)
             col.addWidget(h)
             col.addWidget(v, 40)
             col.addWidget(st)
-            if v is self.view_chain:
-                col.addWidget(p)
+            if foot is None:
+                col.addSpacing(CHAIN_ROW_HEIGHT)     # both image columns keep the same height
             else:
-                col.addSpacing(16)
-            col.addStretch(1)
+                col.addLayout(foot)
             images.addLayout(col, 1)
+        # as tall as the pictures need and no taller (ImageView's fit_height caps each view):
+        # the panel puts the spare height at the bottom, never in a band above the pictures
+        images.setSizeConstraint(QLayout.SetMinAndMaxSize)
 
-    def show_chain(self, c, t: int):
+    def _chain_row(self) -> QHBoxLayout:
+        """The chain's progress bar (hidden when done, its place kept) and its memory note."""
+        self.chain_progress = p = QProgressBar()
+        p.setTextVisible(True)
+        p.setFormat("chaining q_step: %v / %m")
+        p.setFixedHeight(CHAIN_ROW_HEIGHT)
+        sp = p.sizePolicy()
+        sp.setRetainSizeWhenHidden(True)
+        p.setSizePolicy(sp)
+        p.setVisible(False)
+        self.chain_memory = m = QLabel()
+        m.setStyleSheet("color: #666;")
+        m.setFixedHeight(CHAIN_ROW_HEIGHT)
+        row = QHBoxLayout()
+        row.setSpacing(8)
+        row.addWidget(p, 1)
+        row.addWidget(m)
+        return row
+
+    def show_memory(self, c):
+        """The memory the chain ``c`` keeps (a ChainCache, or None: nothing)."""
+        short, detail = c.memory_note() if c is not None else ("", "")
+        self.chain_memory.setText(short)
+        self.chain_memory.setToolTip(detail)
+
+    def show_chain(self, c, t: int, done: int | None = None):
         """The chain's x_t (a :class:`~diffusion_gui.sessions.forward.ChainCache` or None) at
-        ``t``: the kept step at or below it, and what is known of it so far."""
-        if c is None or c.done < 0:
+        ``t``, as computed up to ``done`` (default ``c.done``; the caller passes the value its
+        progress bar shows): the kept step at or below ``min(t, done)``, and what is known of
+        it so far. Redraws only when that changes."""
+        done = -1 if c is None else (c.done if done is None else min(int(done), c.done))
+        key = (None if c is None else weakref.ref(c), t, min(t, done))   # holds no frames
+        if key == self._shown:
+            return
+        self._shown = key
+        if done < 0:
             self.view_chain.set_image(None)
             self.view_chain.set_placeholder("chaining q_step\u2026")
             self.stats_chain.setText("")
             return
-        shown, frame = c.frame_for(t)
+        k = c.slot(min(t, done))
+        shown, frame = c.ts[k], c.frames[k]
         self.view_chain.set_image(frame)
-        if t > c.done:
-            self.stats_chain.setText(f"<span style='color:#a60'>computed up to t = {c.done} "
+        if t > done:
+            self.stats_chain.setText(f"<span style='color:#a60'>computed up to t = {done} "
                                      f"so far</span>")
             return
         note = ""
@@ -294,7 +330,7 @@ class SchedulePlots(QWidget):
                     item.setPen(plots.pen(SCHEDULE_COLORS[name], 3.0))
                     item.setZValue(10)
                 else:
-                    item.setPen(plots.pen(SCHEDULE_COLORS[name], 2.0, dashed=True, alpha=170))
+                    item.setPen(overlay_pen(name))
                     item.setZValue(1)
         for p in self.plots.values():
             p.setXRange(0, T, padding=0.02)
@@ -302,6 +338,18 @@ class SchedulePlots(QWidget):
         self.plots["abar"].setYRange(0, 1.02, padding=0)
         self.set_current(current, T)
         self.set_t(t)
+
+
+def overlay_pen(name: str):
+    """The pen of schedule ``name`` overlaid on the current one: its colour, its dash."""
+    from ... import plots
+    p = plots.pen(SCHEDULE_COLORS[name], 2.0, dashed=True, alpha=190)
+    dash = SCHEDULE_DASHES[name]
+    if isinstance(dash, list):
+        p.setDashPattern(dash)
+    else:
+        p.setStyle(dash)
+    return p
 
 
 def _curve(s, key: str) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ....sessions.reverse import Frame, update_formula
+from ....sessions.reverse import Frame, original_labels, run_text, update_formula, where_text
 from ...format import ABAR, duration
 
 
@@ -19,23 +19,30 @@ class Display:
 
     def _fit_views(self):
         """No taller than the images need at the views' width: the slack goes above and below
-        the whole group (header, images, trajectory), which stays together."""
+        the whole group (header, images, trajectory), which stays together.
+
+        The height is the one x_t needs in the two-column layout (x_t, pred x_0), whether or not
+        the original's column is shown: a denoise run's narrower pictures hang from the top of
+        the same row, so that nothing moves when the mode starts or ends."""
         img = self.xt_view.image()
         extra = self.fontMetrics().height() + 10 + self.xt_head.sizeHint().height() + 2
+        w = max(1, (self.views_box.width() - self._views_grid.horizontalSpacing()) // 2)
         if img is None:
-            h = self.xt_view.width()
+            h = w
         else:
-            h = math.ceil(self.xt_view.zoom_for_width() * img.shape[0])
-        self.views_box.setMaximumHeight(max(180, h + extra))
+            s = w / max(1, img.shape[1])
+            h = math.ceil((int(s) if s >= 1 else s) * img.shape[0])   # TopView's integer zoom
+        if self.views_box.maximumHeight() != max(180, h + extra):
+            self.views_box.setMaximumHeight(max(180, h + extra))
 
     def _clear_display(self, run):
         """A new run replaces the display of the previous one."""
         self._show_original(run.kind == "denoise")
         if run.kind == "denoise":
             self.orig_view.set_image(run.original)
-            self.orig_head.setText(f"<b>original</b> &nbsp;<span style='color:#555'>"
-                                   f"{run.model.sample_size} px, noised to t = {run.start_t}</span>")
-            self.orig_view.set_caption("x₀, the clean image")
+            title, caption = original_labels(run.model.sample_size, run.start_t)
+            self.orig_head.setText(title)
+            self.orig_view.set_caption(caption)
         self._fill_film([])
         self._film_next = 0
         self.slider.blockSignals(True)
@@ -61,15 +68,16 @@ class Display:
         bar.setValue(value)
         bar.setUpdatesEnabled(True)
 
-    def _show_progress(self, step: int, n: int, rate: float, eta_s):
-        self._set_progress(min(step + 1, n), n)   # network calls done
-        if step >= n:
-            self.progress_text.setText(f"done: {n} steps")
+    def _show_progress(self, f: Frame, n: int, rate: float, eta_s):
+        """The bar and the run box's line for the live frame ``f`` of an ``n``-step run."""
+        self._set_progress(min(f.step + 1, n), n)   # network steps done (steps_done)
+        if f.step >= n:
+            self.progress_text.setText(run_text("done", f.t, f.step, n))
         elif rate > 0:
-            self.progress_text.setText(f"step {step + 1} / {n}   ·   {rate:.1f} steps/s   ·   "
-                                       f"ETA {duration(eta_s, 1)}")
+            self.progress_text.setText(f"{run_text('running', f.t, f.step, n)}  ·  "
+                                       f"{rate:.1f} steps/s  ·  ETA {duration(eta_s, 1)}")
         else:
-            self.progress_text.setText(f"step {step + 1} / {n}")
+            self.progress_text.setText(run_text("running", f.t, f.step, n))
 
     def _enable_scrub(self, run) -> list[Frame]:
         frames = run.traj.snapshot()
@@ -118,5 +126,5 @@ class Display:
             return
         f = frames[k]
         self._show(f, *f.grids())
-        self.slider_label.setText(f"frame {k + 1} of {len(frames)}  ·  step {f.step}  ·  t = {f.t}")
+        self.slider_label.setText(where_text(f.t, f.step, run.traj.n_total - 1))
         self._mark_film(k)

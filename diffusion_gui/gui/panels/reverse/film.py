@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ....export.frames import grid_index
-from ....sessions.reverse import Frame, film_slots
+from ....sessions.reverse import Frame, film_slots, nearest_slot
 
 
 class FilmStrip:
@@ -46,9 +46,10 @@ class FilmStrip:
                                f"there, click a sample in the x<sub>t</sub> grid to follow it</span>")
 
     def _mark_film(self, k: int):
-        """Outline the strip's frame at or just before recorded frame ``k``."""
-        ks = [fr.key for fr in self.film if 0 <= fr.key <= k]
-        near = max(ks) if ks else -1
+        """Outline the strip's frame nearest (by t) to recorded frame ``k`` (-1: none)."""
+        run = self._run
+        ts = [f.t for f in run.traj.snapshot()] if run is not None and k >= 0 else []
+        near = nearest_slot([fr.key for fr in self.film], ts, k)
         for fr in self.film:
             fr.set_current(fr.key == near and near >= 0)
 

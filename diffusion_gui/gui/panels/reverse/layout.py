@@ -3,7 +3,7 @@ the menu actions. Only construction and layout here; the panel wires the behavio
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QFont, QFontMetrics
+from PySide6.QtGui import QAction, QFont, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -261,6 +261,8 @@ def views(p) -> QWidget:
     """The right side: t and the step's numbers, the images, the formula, the scrubber and the
     trajectory strip; the slack goes above and below the whole group."""
     right = QWidget()
+    p.views_panel = right          # holds the focus while the run buttons are disabled
+    right.setFocusPolicy(Qt.ClickFocus)
     lay = QVBoxLayout(right)
     lay.setContentsMargins(8, 6, 8, 6)
     lay.addStretch(1)
@@ -277,8 +279,10 @@ def views(p) -> QWidget:
     info.addWidget(p.slider_label, 1)
     info.addWidget(p.traj_note)
     lay.addLayout(info)
-    p.result_label = QLabel("")
-    p.result_label.setWordWrap(True)
+    p.result_label = Line(2)        # a denoise run's PSNR; its room is kept when hidden, so
+    sp = p.result_label.sizePolicy()   # that showing it moves nothing
+    sp.setRetainSizeWhenHidden(True)
+    p.result_label.setSizePolicy(sp)
     p.result_label.setVisible(False)
     lay.addWidget(p.result_label)
     lay.addSpacing(6)
@@ -290,12 +294,31 @@ def views(p) -> QWidget:
 
 
 # ------------------------------------------------------------------------------ actions
-def actions(p) -> list[tuple[QAction, QPushButton]]:
-    """Menu actions mirroring the run buttons (enabled with them)."""
+def _scrub(p, to):
+    """Move the scrubber to ``to(value, maximum)`` (a recorded frame's index)."""
+    return lambda: p.slider.setValue(max(0, min(to(p.slider.value(), p.slider.maximum()),
+                                                p.slider.maximum())))
+
+
+def actions(p) -> list[tuple[QAction, object]]:
+    """The panel's actions with their shortcuts (active while the focus is in the panel; F1
+    lists them), each with the test of when it is enabled: the run buttons' state, or a
+    scrubbable trajectory for the scrub keys."""
+    scrub = p.slider.isEnabled
+    specs = (("Generate", ["Ctrl+G", "Ctrl+Return"], p.generate, p.generate_btn.isEnabled),
+             ("Stop", ["Esc"], p.stop, p.stop_btn.isEnabled),
+             ("Step / Pause", ["S"], p.step, p.step_btn.isEnabled),
+             ("Continue", ["C"], p.resume, p.continue_btn.isEnabled),
+             ("Previous frame", ["Left"], _scrub(p, lambda v, m: v - 1), scrub),
+             ("Next frame", ["Right"], _scrub(p, lambda v, m: v + 1), scrub),
+             ("First frame (t = T)", ["Home"], _scrub(p, lambda v, m: 0), scrub),
+             ("Last frame", ["End"], _scrub(p, lambda v, m: m), scrub))
     out = []
-    for text, slot, btn in (("Generate", p.generate, p.generate_btn), ("Stop", p.stop, p.stop_btn),
-                            ("Step", p.step, p.step_btn), ("Continue", p.resume, p.continue_btn)):
+    for text, keys, slot, enabled in specs:
         a = QAction(f"Reverse: {text}", p)
+        a.setShortcuts([QKeySequence(k) for k in keys])
+        a.setShortcutContext(Qt.WidgetWithChildrenShortcut)
         a.triggered.connect(slot)
-        out.append((a, btn))
+        p.addAction(a)
+        out.append((a, enabled))
     return out

@@ -15,15 +15,18 @@ import time
 
 from PySide6.QtCore import QEvent, QSettings, Qt, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QHBoxLayout, QSplitter, QWidget
+from PySide6.QtWidgets import QApplication, QHBoxLayout, QMessageBox, QSplitter, QWidget
 
 from ....sessions.reverse import (
     TRAJECTORY_BUDGET_MB,
     Frame,
     ReverseRun,
     ReverseSettings,
+    plural,
     prepare_original,
     psnr,
+    run_text,
+    steps_done,
 )
 from ... import settings_io
 from ...frame_pacer import GUI_SHARE, FramePacer
@@ -65,6 +68,7 @@ class ReversePanel(Display, FilmStrip, QWidget):
         self.budget_bytes = TRAJECTORY_BUDGET_MB * 2 ** 20
         self._film_sample = 0
         self._film_next = None          # the step at which the live strip gets its next frame
+        self.confirm_box: QMessageBox | None = None   # "Start a new run?" while it is open
         self._build()
         ctx.model_changed.connect(self._on_model_changed)
         ctx.image_changed.connect(self._update_buttons)
@@ -151,10 +155,14 @@ class ReversePanel(Display, FilmStrip, QWidget):
         self._start("denoise", original=original, start_t=t)
 
     def step(self):
-        """Idle: start a run and take one step. Paused: one more step. Running: pause."""
+        """Idle: start a run and take one step (asking first when that would discard a recorded
+        run). Paused: one more step. Running: pause."""
         w = self._worker()
         if self._state == "idle":
-            self._start("generate", steps=1)
+            if self.recorded_frames():
+                self._ask_new_run()
+            else:
+                self._start("generate", steps=1)
         elif self._state == "paused" and w is not None:
             self._run.reset_rate()
             self._state = "stepping"
@@ -162,7 +170,32 @@ class ReversePanel(Display, FilmStrip, QWidget):
         elif self._state == "running" and w is not None:
             self._state = "pausing"
             w.pause()
+            self._park_focus()
         self._update_buttons()
+
+    def _ask_new_run(self):
+        """Non-blocking: Step after a run ended starts a new one only if the user says so."""
+        if self.confirm_box is not None:
+            self.confirm_box.show()
+            return
+        run = self._run
+        frames = run.traj.snapshot()
+        how = "finished" if frames[-1].t == 0 else f"stopped at t = {frames[-1].t}"
+        box = QMessageBox(QMessageBox.Question, "Start a new run?",
+                          f"Step starts a new run from t = {run.T}. The recorded run "
+                          f"({how}, {plural(len(frames), 'frame')}) will be discarded.", parent=self)
+        new = box.addButton("Discard and step a new run", QMessageBox.AcceptRole)
+        box.setDefaultButton(box.addButton("Keep the run", QMessageBox.RejectRole))
+        box.setWindowModality(Qt.WindowModal)
+
+        def answered(button):
+            self.confirm_box = None
+            box.deleteLater()
+            if button is new and self._state == "idle" and self._run is run:
+                self._start("generate", steps=1)
+        box.buttonClicked.connect(answered)
+        self.confirm_box = box
+        box.open()
 
     def resume(self):
         """Continue a paused run to its end."""
@@ -180,6 +213,7 @@ class ReversePanel(Display, FilmStrip, QWidget):
         if self._run is not None and self._state not in ("idle", "stopping"):
             self._state = "stopping"
             self.slot.cancel()
+            self._park_focus()
             self._update_buttons()
 
     def _start(self, kind, *, original=None, start_t=None, steps=None):
@@ -217,7 +251,7 @@ class ReversePanel(Display, FilmStrip, QWidget):
         self._show(f, p["xt"], p["x0"], text=text)
         if text:
             self._text_at = now
-            self._show_progress(f.step, n, p["rate"], p["eta_s"])
+            self._show_progress(f, n, p["rate"], p["eta_s"])
         self._shown_step = f.step
         # the strip catches up with the run at the numbers' rate, not with every picture
         if text and self._film_next is not None and f.step >= self._film_next:
@@ -230,14 +264,9 @@ class ReversePanel(Display, FilmStrip, QWidget):
             return                       # (Continue was pressed before this signal arrived)
         self._state = "paused"
         run.flush()                      # the worker waits: record what it observed last
-        n = run.traj.n_total - 1
-        step = self._shown_step
-        if step is not None:
-            self._set_progress(min(step + 1, n), n)
-        self.progress_text.setText(f"paused after step {step + 1} / {n}   ·   Step or Continue"
-                                   if step is not None else "paused")
-        self._enable_scrub(run)
+        self._say_where(run, "paused", self._enable_scrub(run))
         self._update_buttons()
+        self._focus_trajectory()
 
     def _on_ended(self, run, how: str, msg: str = ""):
         if self._stale(run):
@@ -251,11 +280,7 @@ class ReversePanel(Display, FilmStrip, QWidget):
             self.progress_text.setText(f"<span style='color:#c0392b'>Stopped: {msg}</span>")
             self.ctx.error.emit("Sampling stopped", msg)
         elif how == "stopped":
-            k = frames[-1].step if frames else 0
-            if frames:
-                self._set_progress(k + 1, run.traj.n_total - 1)
-            self.progress_text.setText(f"stopped after step {k + 1} / {run.traj.n_total - 1}"
-                                       if frames else "stopped")
+            self._say_where(run, "stopped", frames)
         if how == "finished" and run.kind == "denoise" and frames and frames[-1].t == 0:
             v = psnr(frames[-1].xt, run.original)
             self.result_label.setText(
@@ -264,7 +289,41 @@ class ReversePanel(Display, FilmStrip, QWidget):
                 f"(best {v.max():.1f}, worst {v.min():.1f}; higher is closer).")
             self.result_label.setVisible(True)
         self._update_buttons()
+        if how != "failed":
+            self._focus_trajectory()
         self.run_ended.emit(run.job.run_id, how)
+
+    def _say_where(self, run, state: str, frames: list[Frame]):
+        """The bar and the run box's line at the last recorded frame (the one the scrubber shows),
+        in the words of :func:`~diffusion_gui.sessions.reverse.run_text`."""
+        if not frames:
+            self.progress_text.setText(state)
+            return
+        f, n = frames[-1], run.traj.n_total - 1
+        self._set_progress(steps_done(f.step, n), n)
+        self.progress_text.setText(run_text(state, f.t, f.step, n))
+
+    def _focus_trajectory(self):
+        """After a pause or a stop the keys scrub the trajectory: focus the scrubber, unless the
+        user is typing in another control (focus outside the run box and the trajectory)."""
+        fw = QApplication.focusWidget()
+        if fw is not None and fw is not self and self.isAncestorOf(fw) and fw not in self._run_widgets():
+            return
+        if self.slider.isEnabled():
+            self.slider.setFocus(Qt.OtherFocusReason)
+        else:
+            self._park_focus()
+
+    def _run_widgets(self) -> tuple:
+        return (self.generate_btn, self.stop_btn, self.step_btn, self.continue_btn, self.slider,
+                self.views_panel)
+
+    def _park_focus(self):
+        """Keep the focus off the controls while run buttons are disabled: a disabled focused
+        button hands the focus to the next control in the tab chain (the Denoise spin box)."""
+        fw = QApplication.focusWidget()
+        if fw is None or fw in self._run_widgets():
+            self.views_panel.setFocus(Qt.OtherFocusReason)
 
     def recorded_frames(self) -> list[Frame]:
         """The frames recorded by the current (or last) run."""
@@ -312,8 +371,8 @@ class ReversePanel(Display, FilmStrip, QWidget):
         img = self.ctx.image is not None
         self.denoise_btn.setEnabled(has_model and img)
         self.denoise_note.setText(self._denoise_note(has_model, img))
-        for a, btn in self._actions:
-            a.setEnabled(btn.isEnabled())
+        for a, enabled in self._actions:
+            a.setEnabled(enabled())
 
     def _denoise_note(self, has_model: bool, has_image: bool) -> str:
         if not has_image:
@@ -327,6 +386,7 @@ class ReversePanel(Display, FilmStrip, QWidget):
 
     # ================================================================ panel contract
     def actions(self) -> list[QAction]:
+        """The run buttons and the scrub keys, with their shortcuts (listed by F1)."""
         return [a for a, _ in self._actions]
 
     def export_sources(self):
