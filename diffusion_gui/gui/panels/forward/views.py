@@ -10,14 +10,13 @@ import math
 import weakref
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QLayout,
     QProgressBar,
     QSizePolicy,
     QVBoxLayout,
@@ -38,6 +37,7 @@ SCHEDULE_DASHES = {"linear": [10, 4], "scaled_linear": Qt.DotLine, "quadratic": 
 CURSOR_COLOR = "#D55E00"
 HIST_Y_MAX = 1.0
 CHAIN_ROW_HEIGHT = 16
+_NO_MAX = 16777215                       # QWIDGETSIZE_MAX: no cap
 PLOT_KEYS = ("beta", "abar", "snr")
 
 
@@ -137,9 +137,37 @@ class XtColumns(QWidget):
             else:
                 col.addLayout(foot)
             images.addLayout(col, 1)
-        # as tall as the pictures need and no taller (ImageView's fit_height caps each view):
-        # the panel puts the spare height at the bottom, never in a band above the pictures
-        images.setSizeConstraint(QLayout.SetMinAndMaxSize)
+        # as tall as the pictures need and no taller (ImageView's fit_height caps each view at
+        # its picture's height for its width): the panel puts the spare height at the bottom,
+        # never in a band above the pictures
+        self._col_spacing = col.spacing()
+        for v in (self.view_xt, self.view_chain):
+            v.installEventFilter(self)
+
+    def eventFilter(self, obj, ev):
+        """A resized view may have changed its height cap (after this filter has run)."""
+        if ev.type() == QEvent.Resize:
+            QTimer.singleShot(0, self._recap)
+        return False
+
+    def event(self, ev):
+        if ev.type() == QEvent.LayoutRequest:         # e.g. a new picture, a new cap
+            QTimer.singleShot(0, self._recap)
+        return super().event(ev)
+
+    def _recap(self):
+        """Cap this widget's height at the tallest shown picture's cap plus the labels around
+        it (no cap without a picture). Done here, not by the layout: a view without a picture
+        (the chain, before it starts) has no cap, and Qt drops a cap set during a layout pass."""
+        caps = [v.maximumHeight() for v in (self.view_xt, self.view_chain) if v.image() is not None]
+        if not caps:
+            cap = _NO_MAX
+        else:
+            chrome = (self.head_xt.sizeHint().height() + self.stats_xt.height()
+                      + CHAIN_ROW_HEIGHT + 3 * self._col_spacing)
+            cap = max(caps) + chrome
+        if cap != self.maximumHeight():
+            self.setMaximumHeight(cap)
 
     def _chain_row(self) -> QHBoxLayout:
         """The chain's progress bar (hidden when done, its place kept) and its memory note."""
