@@ -18,11 +18,15 @@ measured for each preset / size / channels / batch, and which step was saved whe
 
 Every run trains into its own folder under the runs folder (:func:`runs_dir`): a diffusers
 pipeline folder plus ``checkpoint/state.pt``, so ``diffusion-gui train -o RUN --resume`` can
-continue it. Buckets are of the paper's ``t``: bucket ``k`` holds ``t`` in ``(kT/10, (k+1)T/10]``.
+continue it. :func:`runs_usage` says how much they take; the session removes its runs when the
+user discards them (:meth:`TrainSession.discard_runs`) or cleans the folder up
+(:meth:`TrainSession.clean_runs`).
+
+The live rate and ETA are measured over the last :data:`RATE_WINDOW` steps
+(:class:`RateMeter`), not over the last second, which held one step or none. Buckets are of the paper's ``t``: bucket ``k`` holds ``t`` in ``(kT/10, (k+1)T/10]``.
 """
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import statistics
@@ -38,18 +42,19 @@ import numpy as np
 from ..core.images import tile
 from ..errors import ExportError, user_message
 from ..models.card import write_card
-from ..models.train import BUCKETS, TrainConfig
+from ..models.train import BUCKETS, TrainConfig, spare_core_threads
 from .settings import setting
+from .train_history import RATE_WINDOW, SMOOTH_BETA, Growing, LossHistory, RateMeter
 
-__all__ = ["SIZES", "GRID_SIZES", "PRESET_NOTES", "TrainSettings", "TrainRun", "TrainSession",
+__all__ = ["SMOOTH_BETA", "RATE_WINDOW", "SIZES", "GRID_SIZES", "PRESET_NOTES", "TrainSettings", "TrainRun", "TrainSession",
            "LossHistory", "Growing", "export_model", "write_card", "data_preview", "runs_dir",
-           "new_run_dir", "parse_timings", "format_timings", "timing_key"]
+           "new_run_dir", "parse_timings", "format_timings", "timing_key", "RateMeter",
+           "runs_usage", "is_run_dir", "remove_run"]
 
 SIZES = [8, 16, 24, 32, 48, 64]
 GRID_SIZES = [4, 9, 16, 25, 36]
 PRESET_NOTES = {"tiny": "16/32/32 channels, no attention", "small": "32/64/64 channels, attention",
                 "medium": "64/128/128 channels, 2 layers a block, attention"}
-SMOOTH_BETA = 0.98       # smoothing of the loss curve (geometric, ~50 steps)
 TIMING_STEPS = 10        # clean steps timed for the seconds-per-step estimate
 CHECKPOINT_EVERY = 1000  # the panel's runs save their state this often (and on every request)
 PIPELINE_ITEMS = ("model_index.json", "unet", "scheduler", "model_card.md")
@@ -99,7 +104,8 @@ class TrainSettings:
                            batch_size=self.batch, lr=self.lr, ema_decay=self.ema,
                            augment=self.augment, checkpoint_every=CHECKPOINT_EVERY, seed=self.seed,
                            sample_every=self.sample_every, sample_steps=self.sample_steps,
-                           sample_batch=self.sample_n, sample_seed=self.sample_seed)
+                           sample_batch=self.sample_n, sample_seed=self.sample_seed,
+                           threads=spare_core_threads())
 
 
 def timing_key(preset: str, size: int, channels: int, batch: int) -> str:
@@ -132,6 +138,48 @@ def runs_dir(app_data: str | os.PathLike | None) -> Path:
     if env:
         return Path(env).expanduser()
     return Path(app_data or Path.home() / ".diffusion-gui") / "runs"
+
+
+def is_run_dir(path) -> bool:
+    """A folder a run made: it holds ``checkpoint/`` or a pipeline, or nothing (a run that
+    never started). Only such folders are ever removed."""
+    path = Path(path)
+    if not path.is_dir() or path.is_symlink():
+        return False
+    return ((path / "checkpoint").is_dir() or (path / "model_index.json").is_file()
+            or not any(path.iterdir()))
+
+
+def _folder_bytes(path: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                continue
+    return total
+
+
+def runs_usage(root, exclude=()) -> tuple[int, int]:
+    """``(number of run folders, bytes they take)`` under ``root`` (0, 0 if it is missing),
+    not counting the folders in ``exclude``."""
+    root, skip = Path(root), {Path(d).resolve() for d in exclude}
+    try:
+        runs = [d for d in root.iterdir() if is_run_dir(d) and d.resolve() not in skip]
+    except OSError:
+        return 0, 0
+    return len(runs), sum(_folder_bytes(d) for d in runs)
+
+
+def remove_run(path) -> int:
+    """Delete the run folder ``path`` (nothing else: see :func:`is_run_dir`); the bytes freed."""
+    path = Path(path)
+    if not is_run_dir(path):
+        return 0
+    size = _folder_bytes(path)
+    shutil.rmtree(path, ignore_errors=True)
+    return size if not path.exists() else 0
 
 
 def _data_name(cfg: TrainConfig) -> str:
@@ -227,6 +275,16 @@ class TrainRun:
         self._clean = True
         self.s_per_step: float | None = None
         self.last = None                   # the latest TrainMetrics (worker thread)
+        self._stage: tuple[str | None, float] = ("waiting for the worker", time.perf_counter())
+
+    def stage(self) -> tuple[str | None, float]:
+        """``(what the start-up is doing, seconds since the run was asked for)``; the text is
+        None once the first step is in (:func:`~diffusion_gui.models.train.train`'s stages)."""
+        text, t0 = self._stage
+        return text, time.perf_counter() - t0
+
+    def _set_stage(self, text: str | None):
+        self._stage = (text, self._stage[1])
 
     # ---- GUI thread
     def request(self, *actions):
@@ -260,7 +318,8 @@ class TrainRun:
 
     def make_gen(self):
         from ..models.train import train
-        gen = train(self.cfg)
+        self._set_stage("starting")
+        gen = train(self.cfg, on_stage=self._set_stage)
         try:
             m = next(gen)
             while True:
@@ -314,7 +373,7 @@ class TrainRun:
         """Every item: the loss history, sample grids, the first steps' timing."""
         with self._lock:
             if m.step > self._last_step:
-                self._hist.append((m.step, m.loss))
+                self._hist.append((m.step, m.loss, m.elapsed_s))
                 self._last_step = m.step
                 if self.s_per_step is None:
                     self._time(m)
@@ -345,69 +404,11 @@ class TrainRun:
             events, self._events = self._events, []
         steps = np.array([h[0] for h in hist], dtype=np.int64)
         losses = np.array([h[1] for h in hist], dtype=np.float64)
+        times = np.array([h[2] for h in hist], dtype=np.float64)
         return {"step": m.step, "total": m.total_steps, "loss": m.loss, "lr": m.lr,
                 "rate": m.steps_per_s, "elapsed": m.elapsed_s, "event": m.event,
                 "bucket": np.asarray(m.bucket_loss, dtype=np.float64),
-                "hist": (steps, losses), "grids": grids, "events": events}
-
-
-# ------------------------------------------------------------------------------ history
-class Growing:
-    """An append-only array with amortised growth (the loss curves)."""
-
-    def __init__(self, dtype=np.float64):
-        self.a = np.empty(1024, dtype=dtype)
-        self.n = 0
-
-    def extend(self, values):
-        values = np.asarray(values, dtype=self.a.dtype)
-        need = self.n + len(values)
-        if need > len(self.a):
-            b = np.empty(max(need, 2 * len(self.a)), dtype=self.a.dtype)
-            b[:self.n] = self.a[:self.n]
-            self.a = b
-        self.a[self.n:need] = values
-        self.n = need
-
-    @property
-    def data(self) -> np.ndarray:
-        return self.a[:self.n]
-
-    def clear(self):
-        self.n = 0
-
-
-class LossHistory:
-    """The loss of every step: ``steps`` (int64), ``raw`` and ``smooth``, a bias-corrected EMA
-    of the log loss (a geometric mean over ~50 steps, :data:`SMOOTH_BETA`)."""
-
-    def __init__(self):
-        self.steps = Growing(np.int64)
-        self.raw = Growing()
-        self.smooth = Growing()
-        self._s, self._n = 0.0, 0
-
-    def clear(self):
-        for g in (self.steps, self.raw, self.smooth):
-            g.clear()
-        self._s, self._n = 0.0, 0
-
-    def extend(self, steps, losses):
-        logs = np.log(np.maximum(losses, 1e-12))
-        out = np.empty_like(logs)
-        s, n = self._s, self._n
-        for k, v in enumerate(logs):
-            s = SMOOTH_BETA * s + (1 - SMOOTH_BETA) * v
-            n += 1
-            out[k] = math.exp(s / (1 - SMOOTH_BETA ** n))
-        self._s, self._n = s, n
-        self.steps.extend(steps)
-        self.raw.extend(losses)
-        self.smooth.extend(out)
-
-    @property
-    def last_smoothed(self) -> float | None:
-        return float(self.smooth.data[-1]) if self.smooth.n else None
+                "hist": (steps, losses), "times": times, "grids": grids, "events": events}
 
 
 class TrainSession:
@@ -420,11 +421,14 @@ class TrainSession:
         self.runs_dir = Path(root)
         self.run: TrainRun | None = None
         self.history = LossHistory()
+        self.meter = RateMeter()
         self.timings: dict[str, float] = {}
+        self.created: list[Path] = []     # the run folders this session made
         self._reset()
 
     def _reset(self):
         self.step, self.total, self.rate, self.elapsed = 0, 0, 0.0, 0.0
+        self.meter.restart()
         self.bucket = np.full(BUCKETS, np.nan)
         self.saved_path: str | None = None
         self.saved_step = -1
@@ -435,6 +439,7 @@ class TrainSession:
         cannot be made); the history starts again."""
         run_dir = new_run_dir(self.runs_dir, settings.config())
         run_dir.mkdir(parents=True)
+        self.created.append(run_dir)
         self._reset()
         self.run = TrainRun(settings.config(run_dir))
         self.total = self.run.cfg.steps
@@ -442,11 +447,50 @@ class TrainSession:
 
     def update(self, p: dict) -> None:
         """Take in a payload of :meth:`TrainRun.convert` (its grids and events are the caller's)."""
-        self.step, self.rate, self.elapsed = p["step"], p["rate"], p["elapsed"]
+        self.step, self.elapsed = p["step"], p["elapsed"]
         steps, losses = p["hist"]
         if len(steps):
             self.history.extend(steps, losses)
+            self.meter.add(steps, p.get("times", ()))
+        smoothed = self.meter.rate()
+        self.rate = smoothed if smoothed is not None else p["rate"]
         self.bucket = p["bucket"]
+
+    def eta(self) -> float | None:
+        """Seconds left at the smoothed :attr:`rate`; None while unknown."""
+        return max(self.total - self.step, 0) / self.rate if self.rate > 0 else None
+
+    def resumed(self) -> None:
+        """After a pause: the rate is measured afresh (the pause is no training time)."""
+        self.meter.restart()
+
+    # ---- the runs folder
+    def usage(self, exclude=()) -> tuple[int, int]:
+        """``(run folders, bytes)`` under :attr:`runs_dir` but ``exclude`` (:func:`runs_usage`)."""
+        return runs_usage(self.runs_dir, exclude)
+
+    def discard_runs(self) -> int:
+        """Remove every run folder this session made (the user discarded them); bytes freed.
+        Call it once no run is training."""
+        freed = sum(remove_run(d) for d in self.created)
+        self.created = [d for d in self.created if d.exists()]
+        return freed
+
+    def clean_runs(self, keep=()) -> int:
+        """Remove every run folder under :attr:`runs_dir` but those in ``keep``; bytes freed."""
+        keep = {Path(k).resolve() for k in keep}
+        try:
+            dirs = [d for d in self.runs_dir.iterdir() if d.resolve() not in keep]
+        except OSError:
+            return 0
+        freed = sum(remove_run(d) for d in dirs)
+        self.created = [d for d in self.created if d.exists()]
+        return freed
+
+    def drop_failed(self) -> None:
+        """Remove the current run's folder if the run failed before saving anything."""
+        if self.run is not None and not (self.run.run_dir / "checkpoint" / "state.pt").exists():
+            remove_run(self.run.run_dir)
 
     def record_timing(self, s_per_step: float) -> None:
         """The measured seconds per step of the current run's preset / size / channels / batch."""

@@ -292,3 +292,66 @@ def _eventually_no_jobs(qtbot):
         if running_jobs() == 0:
             return True
     return False
+
+
+# ------------------------------------------------------------------------------ issue #15
+def test_before_any_run_the_bar_reads_0_of_steps(qtbot, ctx):
+    p = TrainPanel(ctx)
+    qtbot.addWidget(p)
+    assert (p.progress.value(), p.progress.maximum()) == (0, 10_000)
+    assert p.progress.text() == "0 / 10000 steps"
+    p.steps.setValue(1234)
+    assert p.progress.maximum() == 1234 and p.progress.value() == 0
+    p.shutdown()
+
+
+def test_start_up_says_what_it_is_doing(qtbot, panel):
+    p = panel
+    p.steps.setValue(3)
+    p.start()
+    assert p.status_label.text().startswith("Starting (")
+    qtbot.waitUntil(lambda: _steps_now(p) >= 1, timeout=TIMEOUT)
+    assert not p._stage_timer.isActive() and p.status_label.text().startswith("step ")
+    qtbot.waitUntil(lambda: p.state == "idle", timeout=TIMEOUT)
+
+
+def test_the_runs_folder_names_the_app_once(monkeypatch):
+    from diffusion_gui.gui.panels.train import default_runs_dir
+    monkeypatch.delenv("DIFFUSION_GUI_RUNS", raising=False)
+    d = default_runs_dir()
+    assert d.name == "runs" and d.parts.count("diffusion-gui") == 1, d
+
+
+def test_discard_at_quit_removes_the_runs_and_the_panel_shows_their_space(qtbot, panel, tmp_path):
+    p = panel
+    p.steps.setValue(2)
+    assert "no runs yet" in p.runs_folder.label.text()
+    runs = []
+    for _ in range(2):
+        with qtbot.waitSignal(p.run_ended, timeout=TIMEOUT):
+            p.start()
+        runs.append(p._run.run_dir)
+    assert all(r.is_dir() for r in runs)
+    text = p.runs_folder.label.text()
+    assert str(p.runs_dir) in text and "2 runs" in text and " MB" in text
+    p.ask_save_on_close = lambda: "discard"
+    assert p.maybe_close() is True
+    assert all(r.is_dir() for r in runs)                # another panel may still keep the window
+    p.shutdown()
+    assert not any(r.exists() for r in runs)
+
+
+def test_clean_up_keeps_the_current_run_when_it_is_the_apps_model(qtbot, panel, ctx):
+    p = panel
+    p.steps.setValue(2)
+    for _ in range(2):
+        with qtbot.waitSignal(p.run_ended, timeout=TIMEOUT):
+            p.start()
+    old = p.session.created[0]
+    with qtbot.waitSignal(ctx.model_changed, timeout=TIMEOUT):
+        p.use_model()
+    asked = []
+    p.runs_folder.confirm_clean = lambda n, size: asked.append(n) or True
+    assert p.runs_folder.clean() > 0 and asked == [1]
+    assert not old.exists() and p._run.run_dir.is_dir()
+    assert "1 run," in p.runs_folder.label.text() and not p.runs_folder.clean_btn.isEnabled()

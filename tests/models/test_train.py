@@ -152,3 +152,34 @@ def test_learning_rate_schedules():
     c.lr_schedule = "bogus"
     with pytest.raises(ValueError):
         learning_rate(c, 5)
+
+
+def test_train_says_what_its_start_up_is_doing_and_gives_its_threads_back(tmp_path):
+    seen = []
+    before = torch.get_num_threads()
+    gen = train(_cfg(tmp_path, steps=2, sample_every=1, sample_steps=2, sample_batch=1,
+                     threads=max(1, before - 1) if before > 1 else 2), on_stage=seen.append)
+    first = next(gen)
+    assert first.step == 1 and first.samples is not None
+    assert seen == ["loading the data", "building the model", "taking the first step",
+                    "drawing the first samples", None]
+    list(gen)
+    assert seen[-1] is None and len(seen) == 5             # no stage after the first step
+    assert torch.get_num_threads() == before
+
+
+def test_the_digits_are_read_without_importing_sklearn_datasets():
+    import subprocess
+    import sys
+    code = ("import sys, numpy as np\n"
+            "from diffusion_gui.models.data import digits\n"
+            "x, y = digits(8, 'all')\n"
+            "assert 'sklearn.datasets' not in sys.modules\n"
+            "from sklearn.datasets import load_digits\n"
+            "d = load_digits()\n"
+            "assert np.array_equal(y, d.target)\n"
+            "assert np.allclose(x, d.images[:, None] / 8.0 - 1, atol=1e-6)\n"
+            "print(len(digits(16, 'train')[0]), len(digits(16, 'heldout')[0]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1597", "200"]

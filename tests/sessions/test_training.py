@@ -190,3 +190,94 @@ def test_a_run_to_the_end_writes_its_card_and_reports_export_errors(tmp_path):
     session.update(payloads[-1])
     session.record_timing(0.5)
     assert session.estimate(TrainSettings(steps=10, **TINY)) == (0.5, 5.0)
+
+
+# ------------------------------------------------------------------------------ issue #15
+def test_rate_and_eta_are_smoothed_over_recent_steps():
+    """Steps alternating 0.2 s and 1.4 s (a grid, a checkpoint) used to read 1.3 / 0.1
+    steps/s; over a window of recent steps the rate and the ETA hold still."""
+    from diffusion_gui.sessions.training import RATE_WINDOW, RateMeter
+    m = RateMeter()
+    assert m.rate() is None and m.eta(0, 100) is None
+    steps = np.arange(1, 401)
+    times = np.cumsum(np.where(steps % 2, 0.2, 1.4))
+    rates, etas = [], []
+    for k in range(0, 400, 5):                       # payloads of ~5 steps, as the worker sends
+        m.add(steps[k:k + 5], times[k:k + 5])
+        if steps[k] > RATE_WINDOW:
+            rates.append(m.rate())
+            etas.append(m.eta(int(steps[k + 4]), 10_000) / (10_000 - steps[k + 4]))
+    assert max(rates) / min(rates) < 1.05 and np.mean(rates) == pytest.approx(1 / 0.8, rel=0.03)
+    assert max(etas) / min(etas) < 1.05                # seconds a step, as the ETA sees it
+    m.add([3], [1e6])                                  # an old step is ignored
+    assert m.rate() == pytest.approx(rates[-1], rel=0.05)
+    m.restart()                                        # after a pause: measured afresh
+    assert m.rate() is None
+
+
+def test_session_rate_comes_from_the_window_and_restarts_after_a_pause(tmp_path):
+    session = TrainSession(tmp_path / "runs")
+    session.begin(TrainSettings(steps=1000, **TINY))
+    p = {"step": 1, "elapsed": 1.0, "rate": 7.0, "bucket": np.full(10, np.nan),
+         "hist": (np.array([1]), np.array([1.0])), "times": np.array([1.0])}
+    session.update(p)
+    assert session.rate == 7.0                         # one step: the loop's own figure
+    session.update({**p, "step": 11, "elapsed": 6.0, "rate": 0.1,
+                    "hist": (np.arange(2, 12), np.ones(10)), "times": np.linspace(1.5, 6.0, 10)})
+    assert session.rate == pytest.approx(2.0) and session.eta() == pytest.approx(989 / 2.0)
+    session.resumed()
+    assert session.meter.rate() is None
+
+
+def test_run_reports_its_start_up_stages(tmp_path):
+    session = TrainSession(tmp_path / "runs")
+    run = session.begin(TrainSettings(steps=2, sample_every=1, **TINY))
+    seen = []
+    orig = run._set_stage
+    run._set_stage = lambda text: (seen.append(text), orig(text))
+    text, secs = run.stage()
+    assert text and secs >= 0
+    _drive(run)
+    assert seen == ["starting", "loading the data", "building the model", "taking the first step",
+                    "drawing the first samples", None]
+    assert run.stage()[0] is None
+
+
+def test_runs_leave_the_disk_when_discarded_or_cleaned(tmp_path):
+    root = tmp_path / "runs"
+    session = TrainSession(root)
+    assert session.usage() == (0, 0)
+    a = session.begin(TrainSettings(steps=2, sample_every=100, **TINY)).run_dir
+    _drive(session.run)
+    b = session.begin(TrainSettings(steps=1, sample_every=100, **TINY)).run_dir
+    _drive(session.run)
+    n, size = session.usage()
+    assert n == 2 and size > 100_000
+    assert session.usage(exclude=[b])[0] == 1
+    mine = root / "notes"                              # not a run: never removed
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    assert session.clean_runs(keep=[b]) > 0
+    assert not a.exists() and b.exists() and (mine / "keep.txt").exists()
+    assert session.discard_runs() > 0 and not b.exists()
+    assert session.usage() == (0, 0) and (mine / "keep.txt").exists()
+
+
+def test_a_failed_run_leaves_no_folder(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    session = TrainSession(tmp_path / "runs")
+    run = session.begin(TrainSettings(source="folder", folder=str(empty), **TINY))
+    with pytest.raises(UserError):
+        _drive(run)
+    session.drop_failed()
+    assert not run.run_dir.exists()
+
+
+def test_the_panel_trains_with_a_core_to_spare():
+    import os
+
+    from diffusion_gui.models.train import spare_core_threads
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert spare_core_threads() == max(1, n - 1)
+    assert TrainSettings().config().threads == spare_core_threads()

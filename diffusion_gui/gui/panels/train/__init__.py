@@ -6,7 +6,8 @@ plots, ``strip.py`` the sample strip) over the Qt-free session
 """
 from __future__ import annotations
 
-from .panel import TrainPanel, default_runs_dir
+from .panel import TrainPanel
+from .runs_folder import default_runs_dir
 from .strip import SampleStrip
 
 __all__ = ["TrainPanel", "SampleStrip", "default_runs_dir"]

@@ -6,8 +6,8 @@ Widgets set on the panel ``p``: ``source``, ``folder``, ``browse_btn``, ``folder
 ``channels``, ``augment``, ``data_info``; ``preset``, ``params_label``, ``estimate_label``,
 ``measure_btn``; ``batch``, ``lr``, ``steps``, ``ema``, ``seed``; ``start_btn``, ``pause_btn``,
 ``resume_btn``, ``stop_btn``, ``progress``, ``status_label``, ``save_btn``, ``use_btn``,
-``output_label``; ``sample_every``, ``sample_steps``, ``sample_n``, ``sample_seed``,
-``sample_now_btn``. Signals are connected by the panel.
+``output_label``, ``runs_folder`` (:class:`~.runs_folder.RunsFolder`); ``sample_every``,
+``sample_steps``, ``sample_n``, ``sample_seed``, ``sample_now_btn``. Signals are connected by the panel.
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from ....sessions.training import GRID_SIZES, PRESET_NOTES, SIZES, TrainSettings
+from .runs_folder import RunsFolder
 
 #: the widgets that only change while no run is going on (``channels`` also needs a folder)
 EDITABLE_WHEN_IDLE = ("source", "browse_btn", "size", "augment", "preset", "batch", "lr", "steps",
@@ -143,7 +144,7 @@ def _run_box(p) -> QGroupBox:
     p.stop_btn.setToolTip("Save the state at the current step and end the run")
     for b in (p.start_btn, p.pause_btn, p.resume_btn, p.stop_btn):
         b.setMinimumHeight(30)
-    p.progress = _progress_bar()
+    p.progress = _progress_bar(_D.steps)
     p.status_label = QLabel("Ready.")
     p.status_label.setWordWrap(True)
     p.status_label.setMinimumHeight(p.fontMetrics().height() * 3)
@@ -155,10 +156,11 @@ def _run_box(p) -> QGroupBox:
     p.output_label = QLabel("")
     p.output_label.setWordWrap(True)
     p.output_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+    p.runs_folder = RunsFolder(p)
     grid = QGridLayout()
     for row, widgets in enumerate([(p.start_btn, p.stop_btn), (p.pause_btn, p.resume_btn),
                                    (p.progress,), (p.status_label,), (p.save_btn, p.use_btn),
-                                   (p.output_label,)]):
+                                   (p.output_label,), (p.runs_folder,)]):
         if len(widgets) == 2:
             grid.addWidget(widgets[0], row, 0)
             grid.addWidget(widgets[1], row, 1)
@@ -169,10 +171,10 @@ def _run_box(p) -> QGroupBox:
     return box
 
 
-def _progress_bar() -> QProgressBar:
-    """A progress bar reading ``step / total steps``."""
+def _progress_bar(steps: int) -> QProgressBar:
+    """A progress bar reading ``step / total steps`` (before a run: ``0 / Steps``)."""
     bar = QProgressBar()
-    bar.setRange(0, 1)
+    bar.setRange(0, steps)
     bar.setValue(0)
     bar.setFormat("%v / %m steps")
     return bar

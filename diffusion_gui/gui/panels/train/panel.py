@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QStandardPaths, Signal
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QMessageBox, QWidget
+from PySide6.QtCore import QSettings, QTimer, Signal
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QWidget
 
-from ....errors import ExportError, user_message
+from ....errors import user_message
 from ....sessions.training import (
     TrainSession,
     TrainSettings,
@@ -22,12 +22,13 @@ from ....sessions.training import (
     format_timings,
     model_name,
     parse_timings,
-    runs_dir,
 )
 from ... import settings_io
 from ...format import duration
 from ...workers import JobSlot
+from . import closing
 from .controls import apply_settings, build_controls, read_settings, set_editable
+from .runs_folder import default_runs_dir
 from .setup_info import SetupInfo
 from .sources import export_sources
 from .views import build_views
@@ -35,11 +36,7 @@ from .views import build_views
 LIVE_RATE = 10.0         # GUI updates per second, at most
 MEMORY_HINT = "try a smaller batch, size or model"
 ACTIVE = ("running", "pausing", "paused")
-
-
-def default_runs_dir() -> Path:
-    """Where the panel's runs train: ``$DIFFUSION_GUI_RUNS`` or the app's data folder + ``runs``."""
-    return runs_dir(QStandardPaths.writableLocation(QStandardPaths.AppLocalDataLocation) or None)
+STAGE_TICK_MS = 250      # the start-up line ("Starting (3 s): building the model…") ticks this often
 
 
 class TrainPanel(QWidget):
@@ -60,11 +57,16 @@ class TrainPanel(QWidget):
         self._export = JobSlot(MEMORY_HINT)     # copying a finished run's model
         self._status_main = ""
         self._data_dir = ""
+        self._discard_at_shutdown = False
+        self._stage_timer = QTimer(self)
+        self._stage_timer.setInterval(STAGE_TICK_MS)
+        self._stage_timer.timeout.connect(self._show_stage)
         self._build()
         self.info = SetupInfo(self, MEMORY_HINT)
         self._wire()
         self._update_source()
         self._update_buttons()
+        self.runs_folder.refresh()
 
     def _build(self):
         lay = QHBoxLayout(self)
@@ -91,10 +93,10 @@ class TrainPanel(QWidget):
         self.preset.currentIndexChanged.connect(self._model_changed)
         self.batch.valueChanged.connect(self._model_changed)
         self.steps.valueChanged.connect(self.info.update_estimate)
+        self.steps.valueChanged.connect(self._show_total)
 
     # ---- what tests and benchmarks read
-    runs_dir = property(lambda self: self.session.runs_dir,
-                        lambda self, d: setattr(self.session, "runs_dir", Path(d)))
+    runs_dir = property(lambda self: self.session.runs_dir, lambda self, d: self._set_runs_dir(d))
     _run = property(lambda self: self.session.run)
     _job = property(lambda self: self._train.job)
     _step = property(lambda self: self.session.step)
@@ -104,6 +106,10 @@ class TrainPanel(QWidget):
     @property
     def state(self) -> str:
         return self._state
+
+    def _set_runs_dir(self, d):
+        self.session.runs_dir = Path(d)
+        self.runs_folder.refresh()
 
     # ================================================================ configuration
     def settings(self) -> TrainSettings:
@@ -145,6 +151,12 @@ class TrainPanel(QWidget):
     def _config_changed(self, *_):
         self.info.preview_timer.start()
         self._model_changed()
+
+    def _show_total(self, *_):
+        """Before a run the bar reads ``0 / Steps``."""
+        if self._state == "idle":
+            self.progress.setRange(0, self.steps.value())
+            self.progress.setValue(0)
 
     def _model_changed(self, *_):
         self.info.update_params()
@@ -192,13 +204,16 @@ class TrainPanel(QWidget):
         self.strip.clear()
         self._draw_buckets()
         self._status_main = ""
+        self._discard_at_shutdown = False
         self.progress.setRange(0, cfg.steps)
         self.progress.setValue(0)
-        self.status_label.setText("Starting: loading the data, building the model…")
         self.output_label.setText(f"Run folder: {run.run_dir}")
         self.output_label.setToolTip(str(run.run_dir))
         self.strip.caption_extra = f"  ·  DDIM {cfg.sample_steps} steps, seed {cfg.sample_seed}"
         self._set_state("running")
+        self.runs_folder.refresh()
+        self._show_stage()
+        self._stage_timer.start()
         self._train.start(run.make_gen, run.convert, observe=run.observe, max_rate=LIVE_RATE,
                           on_progress=self._on_progress, on_finished=lambda _: self._on_finished(),
                           on_failed=self._on_failed, on_cancelled=self._on_cancelled,
@@ -212,6 +227,7 @@ class TrainPanel(QWidget):
 
     def resume(self):
         if self._state == "paused" and self._train.job is not None:
+            self.session.resumed()
             self._set_state("running")
             self._refresh_status()
             self._train.worker.resume()
@@ -273,7 +289,17 @@ class TrainPanel(QWidget):
             self.ctx.load_model(self.session.model_path())
 
     # ---- worker callbacks (GUI thread; a retired run's never arrive)
+    def _show_stage(self):
+        """Until the first step is in: what the start-up is doing, and for how long."""
+        if self._run is None or self.session.step > 0 or self._state not in ACTIVE:
+            self._stage_timer.stop()
+            return
+        text, secs = self._run.stage()
+        self._status_main = f"Starting ({duration(secs)}): {text or 'the first step is done'}…"
+        self._refresh_status()
+
     def _on_progress(self, p):
+        self._stage_timer.stop()
         self.session.update(p)
         if len(p["hist"][0]):
             self.plots.show_loss(self.session.history)
@@ -290,6 +316,8 @@ class TrainPanel(QWidget):
         if kind == "timing":
             self.session.record_timing(e["s_per_step"])
             self.info.update_estimate()
+        elif kind == "checkpoint":
+            self.runs_folder.refresh()
         elif kind == "saved":
             self._on_saved(e["path"], e["step"])
         elif kind == "use":
@@ -307,8 +335,7 @@ class TrainPanel(QWidget):
         self.model_saved.emit(path)
 
     def _update_status(self, p):
-        r = p["rate"]
-        left = (p["total"] - p["step"]) / r if r > 0 else None
+        r, left = self.session.rate, self.session.eta()
         smoothed = self.session.history.last_smoothed
         smooth = f" (smoothed {smoothed:.4f})" if smoothed is not None else ""
         self._status_main = (f"step {p['step']:,} of {p['total']:,}  ·  loss {p['loss']:.4f}{smooth}\n"
@@ -329,10 +356,12 @@ class TrainPanel(QWidget):
                 self._train.worker.resume(steps=1)
 
     def _end(self, how: str, text: str):
+        self._stage_timer.stop()
         self.status_label.setText(text)
         for e in self._run.drain_events():
             self._on_event(e)
         self._set_state("idle")
+        self.runs_folder.refresh()
         self.run_ended.emit(how)
 
     def _on_finished(self):
@@ -344,6 +373,7 @@ class TrainPanel(QWidget):
                   f"loss {float('nan') if smoothed is None else smoothed:.4f} (smoothed).")
 
     def _on_failed(self, msg):
+        self.session.drop_failed()      # nothing was saved: no empty run folder is left behind
         self.ctx.error.emit("Training failed", msg)
         self._end("failed", f"Failed: {msg}")
 
@@ -365,56 +395,20 @@ class TrainPanel(QWidget):
     # ================================================================ app contract
     def ask_save_on_close(self) -> str:
         """"save", "discard" or "cancel" (patched in tests)."""
-        text = ("Training is running. Save the model before closing?" if self._state != "idle" else
-                "The trained model has not been saved. Save it before closing?")
-        box = QMessageBox(QMessageBox.Question, "Save the trained model?", text,
-                          QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, self)
-        box.setDefaultButton(QMessageBox.Save)
-        r = box.exec()
-        return {QMessageBox.Save: "save", QMessageBox.Discard: "discard"}.get(r, "cancel")
+        return closing.ask_save_on_close(self)
 
     def is_unsaved(self) -> bool:
         """Training is running, or a run has trained steps that were not saved by the user."""
         return self.session.is_unsaved(self._state != "idle")
 
     def maybe_close(self) -> bool:
-        """Asked before the window closes: offers to save a running or unsaved model. False
-        keeps the window open."""
-        if not self.is_unsaved():
-            return True
-        answer = self.ask_save_on_close()
-        if answer != "save":
-            return answer == "discard"
-        dest = self.choose_save_dir()
-        if not dest:
-            return False
-        try:
-            self.save_now(dest)
-        except Exception as e:
-            msg = user_message(e)
-            if msg is None:
-                raise
-            QMessageBox.warning(self, "Cannot save the model", msg)
-            return False
-        return True
+        """Asked before the window closes: offers to save a running or unsaved model; Discard
+        removes this session's run folders at :meth:`shutdown`. False keeps the window open."""
+        return closing.maybe_close(self)
 
     def save_now(self, dest: str) -> str:
-        """Save synchronously (at close): stop a running run at its current step, then copy.
-        Raises :class:`~diffusion_gui.errors.ExportError` if the model could not be written."""
-        job, run = self._train.job, self._run
-        if job is not None and self._state != "idle":
-            run.request(("checkpoint",), ("export", dest), ("stop",))
-            job.worker.resume()
-            job.thread.wait()
-            for e in run.drain_events():
-                if e["kind"] == "error":
-                    raise ExportError(e["message"])
-            if not (Path(dest) / "model_index.json").is_file():
-                raise ExportError(f"{dest}: the model was not written")
-        else:
-            export_model(run.run_dir, dest)
-        self._on_saved(str(dest), self.session.step)
-        return str(dest)
+        """Save synchronously (at close); raises :class:`~diffusion_gui.errors.ExportError`."""
+        return closing.save_now(self, dest)
 
     def shutdown(self):
         """Stop (without saving) and join every thread of the panel. Idempotent."""
@@ -423,7 +417,11 @@ class TrainPanel(QWidget):
         self.info.shutdown()
         for slot in (self._train, self._export):
             slot.shutdown(timeout_ms=None)
+        self._stage_timer.stop()
         self._state = "idle"
+        if self._discard_at_shutdown:
+            self._discard_at_shutdown = False
+            self.session.discard_runs()
 
     def save_settings(self, s: QSettings):
         settings_io.save(s, self.settings())
