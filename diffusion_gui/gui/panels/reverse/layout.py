@@ -120,7 +120,7 @@ def run_box(p) -> QGroupBox:
     # i.e. on every frame; the step count is in the line under it
     p.progress.setTextVisible(False)
     p.progress.setFixedHeight(12)
-    p.progress_text = Line(1)
+    p.progress_text = Line(2)          # "step k / n · t · rate · ETA" wraps in a narrow column
     buttons.addWidget(p.progress)
     buttons.addWidget(p.progress_text)
     box = QGroupBox("Run")
