@@ -114,6 +114,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-o", "--output", required=True)
     t.add_argument("--resume", action="store_true")
 
+    toy = sub.add_parser("toy", help="the 2-D lab: train, sample and score a 2-D data set")
+    toy.add_argument("--data", required=True,
+                     choices=["moons", "swissroll", "gaussians8", "checkerboard", "spiral", "gmm"])
+    toy.add_argument("--model", dest="toy_model", choices=["mlp", "exact", "empirical"], default="mlp")
+    tg = toy.add_mutually_exclusive_group()
+    tg.add_argument("--train-steps", type=int, default=None, help="MLP training steps (default 3000)")
+    tg.add_argument("--train-seconds", type=float, default=None, help="train the MLP for S seconds")
+    toy.add_argument("--sampler", choices=SAMPLERS, default="ddpm")
+    toy.add_argument("--steps", type=int, default=None, help="DDPM: all T steps unless given; DDIM: 50")
+    toy.add_argument("--n", type=int, default=2000, help="points of data and of samples (max 20000)")
+    toy.add_argument("--seed", type=int, default=0)
+    toy.add_argument("-o", "--output", required=True, help="POINTS.npz (samples, data: float32 [N, 2])")
+    toy.add_argument("--json", action="store_true", help="print the summary as JSON")
+
     sub.add_parser("models", help="list built-in and cached models")
     return p
 

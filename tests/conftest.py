@@ -35,3 +35,14 @@ def checkpoints(tmp_path_factory):
         return made[key]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def tiny_model(checkpoints):
+    """``tiny_model(**params)`` -> a freshly loaded :class:`LoadedModel` of
+    ``checkpoints(**params)`` (a new object at every call: a test may change it)."""
+    def load(**params):
+        from diffusion_gui.models.loader import load_model
+        return load_model(str(checkpoints(**params)))
+
+    return load

@@ -9,10 +9,12 @@ for pixel with the core API. ``sample`` runs a tiny random UNet (tests/tiny_mode
 from __future__ import annotations
 
 import os
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
+from gif_files import read_gif
 from PIL import Image
 
 from diffusion_gui.cli import main
@@ -23,16 +25,7 @@ from diffusion_gui.export import frame_durations
 T_SAMPLE = 20
 
 
-def _read_gif(path):
-    with Image.open(path) as im:
-        assert im.format == "GIF"
-        info = dict(im.info)
-        frames, durations = [], []
-        for k in range(im.n_frames):
-            im.seek(k)
-            frames.append(np.asarray(im.convert("L")).copy())
-            durations.append(im.info["duration"])
-    return frames, durations, info
+_read_gif = partial(read_gif, mode='L')
 
 
 def _enlarge(a, k):

@@ -30,9 +30,8 @@ def ckpt(checkpoints):
 
 
 @pytest.fixture(scope="module")
-def model(ckpt):
-    from diffusion_gui.models.loader import load_model
-    return load_model(str(ckpt))
+def model(tiny_model):
+    return tiny_model(timesteps=T)
 
 
 @pytest.fixture(scope="module")

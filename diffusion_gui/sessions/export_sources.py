@@ -369,21 +369,6 @@ class ForwardTimelineSource(TimelineSource):
         return forward_caption(int(t), float(self._abar[int(t)]))
 
 
-def _nearest_distinct(available: np.ndarray, targets: Sequence[int]) -> list[int]:
-    """Indices into the ascending ``available`` nearest to each ascending target, strictly
-    increasing (so ``len(targets)`` distinct ones when ``len(targets) <= len(available)``)."""
-    m, n = len(available), len(targets)
-    out, prev = [], -1
-    for k, tg in enumerate(targets):
-        j = int(np.searchsorted(available, tg))
-        if j > 0 and (j == m or abs(available[j - 1] - tg) <= abs(available[j] - tg)):
-            j -= 1
-        j = min(max(j, prev + 1), m - (n - k))
-        out.append(j)
-        prev = j
-    return out
-
-
 class TrajectorySource(ExportSource):
     """A recorded reverse trajectory: ``steps`` is a sequence of ``(t, x_t, x0_pred)`` in
     playing order (t from T down to 0), ``x_t`` / ``x0_pred`` uint8 ``[B, H, W, C]`` (x0_pred

@@ -1,11 +1,13 @@
 """write_gif: frames, timing, looping, enlargement, captions, palettes; checked by reading back."""
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from gif_files import read_gif
 from PIL import Image
 
 from diffusion_gui.core import GaussianDiffusion, NoiseSchedule
@@ -15,16 +17,7 @@ from diffusion_gui.export import forward_frames, frame_durations, timeline_steps
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "images"
 
 
-def _read_gif(path):
-    """(frames as RGB uint8 arrays, durations ms, info of frame 0)."""
-    im = Image.open(path)
-    info = dict(im.info)
-    frames, durations = [], []
-    for k in range(im.n_frames):
-        im.seek(k)
-        frames.append(np.asarray(im.convert("RGB")).copy())
-        durations.append(im.info["duration"])
-    return frames, durations, info
+_read_gif = partial(read_gif, mode='RGB')
 
 
 def _distinct_frames(n=5, h=6, w=8, c=3):

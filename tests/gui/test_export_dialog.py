@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gif_files import read_gif
 from PIL import Image
 
 pytest.importorskip("pytestqt")
@@ -37,26 +38,7 @@ T = 1000
 
 
 # ----------------------------------------------------------------------------- helpers
-def _read_gif(path):
-    """(frames as uint8 arrays, [H, W] for a grey GIF else [H, W, 3], durations in ms, info)."""
-    with Image.open(path) as im:
-        info = dict(im.info)
-        grey = _is_grey(im)
-        frames, durations = [], []
-        for k in range(im.n_frames):
-            im.seek(k)
-            frames.append(np.asarray(im.convert("L" if grey else "RGB")).copy())
-            durations.append(im.info["duration"])
-    return frames, durations, info
-
-
-def _is_grey(im):
-    """The first frame of a GIF is grey (mode L, or a palette of greys only)."""
-    pal = im.getpalette()
-    if im.mode == "L" or pal is None:
-        return True
-    p = np.asarray(pal).reshape(-1, 3)
-    return bool(np.all(p[:, 0] == p[:, 1]) and np.all(p[:, 1] == p[:, 2]))
+_read_gif = read_gif
 
 
 def _grey_image(h=24, w=32, seed=3):

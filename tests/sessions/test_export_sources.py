@@ -7,11 +7,12 @@ images make GIF frames exact.
 """
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from gif_files import read_gif
 
 from diffusion_gui.export import ExportError
 from diffusion_gui.sessions.export_run import (
@@ -36,15 +37,7 @@ from diffusion_gui.sessions.settings import from_raw, to_raw
 T = 1000
 
 
-def _read_gif(path):
-    """(grey frames as uint8 [H, W], durations in ms)."""
-    with Image.open(path) as im:
-        frames, durations = [], []
-        for k in range(im.n_frames):
-            im.seek(k)
-            frames.append(np.asarray(im.convert("L")).copy())
-            durations.append(im.info["duration"])
-    return frames, durations
+_read_gif = partial(read_gif, mode='L')
 
 
 def _grey_image(h=24, w=32, seed=3):
@@ -83,7 +76,7 @@ def test_run_export_and_estimate_without_the_dialog(tmp_path, forward_grey):
     seen = []
     out = run_export(src, opts, "gif", tmp_path / "r.gif",
                      progress=lambda d, n, ph: seen.append((d, n, ph)))
-    frames, durations = _read_gif(out)
+    frames, durations, _ = _read_gif(out)
     assert len(frames) == 10 and durations == [50] * 10
     np.testing.assert_array_equal(frames[0], img[:, :, 0])                      # x_0 exactly
     np.testing.assert_array_equal(frames[-1], xt(T)[:, :, 0])                   # x_T exactly

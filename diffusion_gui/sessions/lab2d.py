@@ -1,0 +1,274 @@
+"""The 2-D lab's session: a point cloud, three denoisers, and the numbers beside the pictures.
+
+Plain Python state that a panel views and a worker thread drives (no Qt):
+
+- the data (:meth:`Lab2DSession.set_data`, :meth:`~Lab2DSession.set_mixture` for dragged
+  components, :meth:`~Lab2DSession.set_points` for drawn points): float32 numpy ``[N, 2]``;
+- the schedule (:meth:`~Lab2DSession.set_schedule`) and the MLP's training state;
+  :meth:`~Lab2DSession.train` is a generator of :class:`~diffusion_gui.core.toy2d_mlp.TrainMetrics`
+  (pause = stop asking, stop = drop it), which also records the loss history; changing the data
+  keeps the network (training goes on on the new data), :meth:`~Lab2DSession.reset_model` starts
+  afresh;
+- :meth:`~Lab2DSession.denoiser` gives a sampler *model* for ``mlp``, ``exact`` (a mixture only)
+  or ``empirical``; :meth:`~Lab2DSession.sample` is the core sampler generator itself (one
+  ``StepOutput`` per step, ``x_t`` ``[B, 2]``), :meth:`~Lab2DSession.sample_points` exhausts it;
+- :meth:`~Lab2DSession.quality` and :meth:`~Lab2DSession.loss_profile`: the numbers.
+
+Timesteps: the paper's ``t`` (``t = 0`` data, ``t = T`` noise) in every argument named ``t``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from ..core.diffusion import GaussianDiffusion
+from ..core.names import SAMPLERS, SCHEDULE_NAMES
+from ..core.sampling import run, sampler
+from ..core.schedule import NoiseSchedule
+from ..core.toy2d import DATASETS, DEFAULT_POINTS, MAX_POINTS, GaussianMixture, mixture_of, toy_data
+from ..core.toy2d_metrics import (MixtureDenoiser, data_std, energy_distance, eps_mse_per_t,
+                                  gaussian_like, nearest_distances)
+from ..core.toy2d_mlp import Sampled, TrainState, train_steps
+from ..errors import InvalidParameter
+from .settings import setting
+
+__all__ = ["Lab2DSettings", "Lab2DSession", "Quality", "MODELS", "DATA_CHOICES"]
+
+MODELS = ("mlp", "exact", "empirical")
+DATA_CHOICES = DATASETS + ("custom",)
+
+
+@dataclass
+class Lab2DSettings:
+    """The lab's settings (one dataclass, defaults written once)."""
+
+    data: str = setting("moons", choices=DATA_CHOICES)
+    n: int = setting(DEFAULT_POINTS, lo=1, hi=MAX_POINTS)
+    seed: int = setting(0, lo=0, hi=2 ** 31 - 1)
+    schedule: str = setting("linear", choices=SCHEDULE_NAMES)
+    timesteps: int = setting(1000, lo=2, hi=1000)
+    model: str = setting("mlp", choices=MODELS)
+    sampler: str = setting("ddpm", choices=SAMPLERS)
+    steps: int = setting(1000, lo=1, hi=1000)
+    batch: int = setting(256, lo=8, hi=4096)
+    lr: float = setting(1e-3, lo=1e-5, hi=1e-1)
+    width: int = setting(128, lo=8, hi=1024)
+    depth: int = setting(3, lo=1, hi=8)
+
+
+@dataclass
+class Quality:
+    """Sample quality beside its references. energy_distance: samples vs fresh draws of the data;
+    noise_floor: two fresh draws vs each other; gaussian_baseline: a Gaussian with the data's mean
+    and covariance vs fresh draws (each a mean over ``reps`` pairs); nearest_median_pct: the median
+    distance of a sample to its nearest training point, in % of the data's std; nearest [B]."""
+
+    energy_distance: float
+    noise_floor: float
+    gaussian_baseline: float
+    nearest_median_pct: float
+    nearest: np.ndarray = field(repr=False)
+
+
+class Lab2DSession:
+    """State of the 2-D lab; see the module docstring."""
+
+    def __init__(self, settings: Lab2DSettings | None = None):
+        self.settings = settings or Lab2DSettings()
+        self.mixture: GaussianMixture | None = None
+        self.losses: list[float] = []          # one per report of train()
+        self.loss_steps: list[int] = []
+        self._set_diffusion()
+        self.reset_model()
+        self.set_data("moons" if self.settings.data == "custom" else self.settings.data)
+
+    # ---------------------------------------------------------------- data
+    def set_data(self, name: str, n: int | None = None, seed: int | None = None,
+                 mixture: GaussianMixture | None = None) -> np.ndarray:
+        """Draw data set ``name`` (``n`` points, ``seed``; ``mixture`` for ``gmm``). The network is
+        kept. Returns the points, float32 ``[N, 2]`` (also ``self.data``)."""
+        if name == "custom":
+            return self.set_points(self.data)
+        n = self.settings.n if n is None else int(n)
+        seed = self.settings.seed if seed is None else int(seed)
+        self.data = toy_data(name, n, seed, mixture)
+        self.mixture = mixture_of(name, mixture)
+        self.settings = replace(self.settings, data=name, n=n, seed=seed)
+        return self.data
+
+    def set_mixture(self, mixture: GaussianMixture) -> np.ndarray:
+        """Use ``mixture`` (e.g. after a drag or resize of a component) as the ``gmm`` data."""
+        return self.set_data("gmm", mixture=mixture)
+
+    def set_points(self, points) -> np.ndarray:
+        """Use the given points ``[N, 2]`` (drawn by hand, from an image, ...) as the data."""
+        p = np.asarray(points, dtype=np.float32).reshape(-1, 2)
+        if not 1 <= len(p) <= MAX_POINTS or not np.isfinite(p).all():
+            raise InvalidParameter("points", f"must be 1..{MAX_POINTS} finite points")
+        self.data, self.mixture = p, None
+        self.settings = replace(self.settings, data="custom", n=len(p))
+        return self.data
+
+    def fresh(self, n: int | None = None, seed=None) -> np.ndarray:
+        """A fresh draw of the current data set (the training points themselves for ``custom``)."""
+        s = self.settings
+        if s.data == "custom":
+            return self.data
+        return toy_data(s.data, n or len(self.data), seed, self.mixture)
+
+    @property
+    def has_exact(self) -> bool:
+        """Whether the exact denoiser exists (the data is a Gaussian mixture)."""
+        return self.mixture is not None
+
+    # ---------------------------------------------------------------- schedule and forward
+    def set_schedule(self, name: str | None = None, timesteps: int | None = None):
+        """Change the schedule; a new T resets the network (its embedding is of ``t / T``)."""
+        old_t = self.settings.timesteps
+        self.settings = replace(self.settings, schedule=name or self.settings.schedule,
+                                timesteps=timesteps or old_t)
+        self._set_diffusion()
+        if self.settings.timesteps != old_t:
+            self.reset_model()
+
+    def _set_diffusion(self):
+        s = self.settings
+        self.diffusion = GaussianDiffusion(NoiseSchedule.from_name(s.schedule, s.timesteps))
+
+    @property
+    def timesteps(self) -> int:
+        return self.diffusion.num_timesteps
+
+    def abar(self, t: int) -> float:
+        """alpha_bar of the paper's step ``t`` (1 at ``t = 0``)."""
+        self._check_t(t, lo=0)
+        return 1.0 if t == 0 else float(self.diffusion.schedule.alpha_bars[t - 1])
+
+    def forward(self, t: int, seed: int = 0) -> np.ndarray:
+        """The cloud at paper step ``t``: ``sqrt(abar) x_0 + sqrt(1 - abar) eps``, float32 ``[N, 2]``
+        (one fixed noise per ``seed``, so that scrubbing t moves each point smoothly)."""
+        a = self.abar(t)
+        eps = np.random.default_rng(seed).standard_normal(self.data.shape)
+        return (np.sqrt(a) * self.data + np.sqrt(1 - a) * eps).astype(np.float32)
+
+    def density(self, t: int, xs, ys, bandwidth: float | None = None) -> np.ndarray:
+        """log q_t on the grid ``xs`` x ``ys``: ``[len(ys), len(xs)]`` float64. Exact for a mixture;
+        otherwise the kernel density estimate of the data (Scott's bandwidth unless given),
+        diffused in closed form (a KDE is a mixture)."""
+        a = self.abar(t)
+        mix = self.mixture
+        if mix is None:
+            h = bandwidth or data_std(self.data) * len(self.data) ** (-1 / 6)
+            mix = GaussianMixture.from_points(self.data, h)
+        gx, gy = np.meshgrid(np.asarray(xs, float), np.asarray(ys, float))
+        pts = np.stack([gx.ravel(), gy.ravel()], 1)
+        return mix.log_prob(pts, a).numpy().reshape(gx.shape)
+
+    def _check_t(self, t: int, lo: int = 1):
+        if not lo <= int(t) <= self.timesteps:
+            raise InvalidParameter("t", f"must be in {lo}..{self.timesteps}")
+
+    # ---------------------------------------------------------------- the MLP
+    def reset_model(self):
+        """A fresh network, optimizer and loss history."""
+        s = self.settings
+        self.train_state = TrainState.new(s.timesteps, width=s.width, depth=s.depth, lr=s.lr, seed=s.seed)
+        self.losses, self.loss_steps = [], []
+        self._gen = torch.Generator().manual_seed(s.seed)
+
+    def train(self, max_steps: int | None = None, seconds: float | None = None,
+              report_every: int = 10):
+        """Train the MLP on the current data (batches drawn from ``self.data`` at every step, so a
+        change of data between reports takes effect): a generator of ``TrainMetrics``, endless
+        unless ``max_steps`` or ``seconds`` is given."""
+        if max_steps is not None and max_steps < 0:
+            raise InvalidParameter("train_steps", "must be at least 0")
+        g = self._gen
+
+        def batch():
+            d = torch.from_numpy(self.data)
+            return d[torch.randint(0, d.shape[0], (self.settings.batch,), generator=g)]
+
+        for m in train_steps(self.train_state, self.diffusion, batch, max_steps=max_steps,
+                             seconds=seconds, batch=self.settings.batch, report_every=report_every,
+                             generator=g):
+            self.losses.append(m.loss)
+            self.loss_steps.append(m.step)
+            yield m
+
+    @property
+    def trained_steps(self) -> int:
+        return self.train_state.step
+
+    # ---------------------------------------------------------------- denoisers and sampling
+    def denoiser(self, kind: str | None = None):
+        """The model ``(x [B, 2], i [B]) -> eps [B, 2]`` of ``kind`` (default: the settings')."""
+        kind = kind or self.settings.model
+        if kind == "mlp":
+            return Sampled(self.train_state.ema)
+        if kind == "exact":
+            if self.mixture is None:
+                raise InvalidParameter("model", f"exact needs a Gaussian mixture (gaussians8 or gmm), "
+                                                f"not {self.settings.data}")
+            return MixtureDenoiser(self.mixture, self.diffusion)
+        if kind == "empirical":
+            return MixtureDenoiser(GaussianMixture.from_points(self.data), self.diffusion)
+        raise InvalidParameter("model", f"must be one of {', '.join(MODELS)}, not {kind!r}")
+
+    def sample(self, kind: str | None = None, *, n: int | None = None, sampler_kind: str | None = None,
+               steps: int | None = None, eta: float = 0.0, seed: int = 0, x_start=None,
+               start_t: int | None = None):
+        """The core sampler generator over ``n`` particles (``StepOutput`` with ``x_t`` ``[n, 2]``).
+        ``steps``: network calls (DDPM: all T unless fewer; DDIM default 50); ``x_start`` ``[B, 2]``
+        at paper step ``start_t`` launches particles from anywhere at any t (e.g. a click)."""
+        kind_s = sampler_kind or self.settings.sampler
+        if kind_s not in SAMPLERS:
+            raise InvalidParameter("sampler", f"must be one of {', '.join(SAMPLERS)}")
+        if steps is not None and not 1 <= steps <= self.timesteps:
+            raise InvalidParameter("steps", f"must be in 1..{self.timesteps}")
+        if x_start is not None:
+            x_start = torch.as_tensor(np.asarray(x_start, np.float32)).reshape(-1, 2)
+            n = x_start.shape[0]
+        n = n or len(self.data)
+        if not 1 <= n <= MAX_POINTS:
+            raise InvalidParameter("n", f"must be in 1..{MAX_POINTS}")
+        if start_t is not None:
+            self._check_t(start_t)
+        model = self.denoiser(kind)
+        return sampler(kind_s, model, self.diffusion, (n, 2), steps=steps, eta=eta,
+                       generator=torch.Generator().manual_seed(seed), x_start=x_start, start_t=start_t)
+
+    def sample_points(self, kind: str | None = None, **kw) -> np.ndarray:
+        """:meth:`sample` run to the end: float32 ``[n, 2]``."""
+        return run(self.sample(kind, **kw)).numpy().astype(np.float32)
+
+    # ---------------------------------------------------------------- numbers
+    def quality(self, samples, *, reps: int = 3, seed: int = 1) -> Quality:
+        """Energy distances of ``samples`` ``[B, 2]`` to ``reps`` fresh draws (size B), the noise
+        floor and the Gaussian baseline (:class:`Quality`), and the nearest-training-point distances.
+        For ``custom`` data (no fresh draws) the training points stand in for them."""
+        samples = np.asarray(samples, np.float32)
+        rng = np.random.default_rng(seed)
+        b = len(samples)
+        ed, floor, base = [], [], []
+        for _ in range(reps):
+            ref = self.fresh(b, rng)
+            ed.append(energy_distance(samples, ref))
+            floor.append(energy_distance(self.fresh(b, rng), ref))
+            base.append(energy_distance(gaussian_like(self.data, b, rng), ref))
+        near = nearest_distances(samples, self.data)
+        return Quality(float(np.mean(ed)), float(np.mean(floor)), float(np.mean(base)),
+                       float(100 * np.median(near) / data_std(self.data)), near)
+
+    def loss_profile(self, t_values, kind: str = "mlp", n: int = 2000, seed: int = 0):
+        """Per paper step ``t`` in ``t_values``: the epsilon-MSE per coordinate of ``kind`` on fresh
+        data and, for a mixture, the loss floor ``E||eps - eps*||^2 / 2`` (None otherwise).
+        Returns ``(mse [len], floor [len] or None)``."""
+        for t in t_values:
+            self._check_t(t)
+        x0 = torch.from_numpy(self.fresh(n, np.random.default_rng(seed)))
+        ref = MixtureDenoiser(self.mixture, self.diffusion) if self.mixture is not None else None
+        return eps_mse_per_t(self.denoiser(kind), self.diffusion, x0, t_values, reference=ref,
+                             generator=torch.Generator().manual_seed(seed))
