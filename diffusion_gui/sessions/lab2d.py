@@ -28,8 +28,15 @@ from ..core.names import SAMPLERS, SCHEDULE_NAMES
 from ..core.sampling import run, sampler
 from ..core.schedule import NoiseSchedule
 from ..core.toy2d import DATASETS, DEFAULT_POINTS, MAX_POINTS, GaussianMixture, mixture_of, toy_data
-from ..core.toy2d_metrics import (MixtureDenoiser, data_std, energy_distance, eps_mse_per_t,
-                                  gaussian_like, nearest_distances)
+from ..core.toy2d_metrics import (
+    MixtureDenoiser,
+    data_std,
+    energy_distance,
+    energy_floor,
+    eps_mse_per_t,
+    gaussian_like,
+    nearest_distances,
+)
 from ..core.toy2d_mlp import Sampled, TrainState, train_steps
 from ..errors import InvalidParameter
 from .settings import setting
@@ -60,9 +67,9 @@ class Lab2DSettings:
 
 @dataclass
 class Quality:
-    """Sample quality beside its references. energy_distance: samples vs fresh draws of the data;
-    noise_floor: two fresh draws vs each other; gaussian_baseline: a Gaussian with the data's mean
-    and covariance vs fresh draws (each a mean over ``reps`` pairs); nearest_median_pct: the median
+    """Sample quality beside its references. energy_distance: samples vs a fresh draw of the data;
+    noise_floor: the expected distance of two fresh draws of those sizes; gaussian_baseline: a
+    Gaussian with the data's mean and covariance vs the fresh draw; nearest_median_pct: the median
     distance of a sample to its nearest training point, in % of the data's std; nearest [B]."""
 
     energy_distance: float
@@ -245,21 +252,20 @@ class Lab2DSession:
         return run(self.sample(kind, **kw)).numpy().astype(np.float32)
 
     # ---------------------------------------------------------------- numbers
-    def quality(self, samples, *, reps: int = 3, seed: int = 1) -> Quality:
-        """Energy distances of ``samples`` ``[B, 2]`` to ``reps`` fresh draws (size B), the noise
-        floor and the Gaussian baseline (:class:`Quality`), and the nearest-training-point distances.
-        For ``custom`` data (no fresh draws) the training points stand in for them."""
+    def quality(self, samples, *, seed: int = 1) -> Quality:
+        """Energy distance of ``samples`` ``[B, 2]`` to one fresh draw of ``M = min(4 B, 20000)``
+        points, beside the noise floor (the expected distance of two fresh draws of sizes B and
+        M, :func:`energy_floor`) and the Gaussian baseline (B draws of a Gaussian with the data's
+        mean and covariance vs the same fresh draw); and the nearest-training-point distances.
+        For ``custom`` data (no fresh draws) the training points stand in for the fresh draw."""
         samples = np.asarray(samples, np.float32)
         rng = np.random.default_rng(seed)
         b = len(samples)
-        ed, floor, base = [], [], []
-        for _ in range(reps):
-            ref = self.fresh(b, rng)
-            ed.append(energy_distance(samples, ref))
-            floor.append(energy_distance(self.fresh(b, rng), ref))
-            base.append(energy_distance(gaussian_like(self.data, b, rng), ref))
+        ref = self.fresh(min(4 * b, MAX_POINTS), rng)
+        ed = energy_distance(samples, ref)
+        base = energy_distance(gaussian_like(self.data, b, rng), ref)
         near = nearest_distances(samples, self.data)
-        return Quality(float(np.mean(ed)), float(np.mean(floor)), float(np.mean(base)),
+        return Quality(float(ed), float(energy_floor(ref, b, len(ref))), float(base),
                        float(100 * np.median(near) / data_std(self.data)), near)
 
     def loss_profile(self, t_values, kind: str = "mlp", n: int = 2000, seed: int = 0):
