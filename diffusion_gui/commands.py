@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from .errors import InvalidParameter
+from .sessions.sampling import SamplingParams, make_sampler  # noqa: F401 - make_sampler re-exported
 
 
 def _model(spec):
@@ -155,7 +156,6 @@ class _Progress:
 
 
 # ---------------------------------------------------------------- sample
-from .sessions.sampling import SamplingParams, make_sampler  # noqa: E402  (re-exported)
 
 
 def cmd_sample(args, model_spec):

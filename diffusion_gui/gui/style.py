@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 
 def heading(html: str) -> QLabel:
@@ -14,3 +14,20 @@ def heading(html: str) -> QLabel:
     f.setPointSizeF(f.pointSizeF() * 1.15)
     lab.setFont(f)
     return lab
+
+
+def control_column(boxes) -> tuple[QScrollArea, QWidget]:
+    """A panel's left column: ``boxes`` (group boxes) stacked from the top, in a scroll area that
+    scrolls only vertically. Returns ``(scroll_area, column)``; the caller sets the widths."""
+    column = QWidget()
+    lay = QVBoxLayout(column)
+    lay.setContentsMargins(6, 6, 6, 6)
+    for box in boxes:
+        lay.addWidget(box)
+    lay.addStretch(1)
+    scroll = QScrollArea()
+    scroll.setWidget(column)
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.NoFrame)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    return scroll, column

@@ -8,7 +8,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -27,7 +26,7 @@ from ....sessions.reverse import C_XT, MAX_BATCH, ReverseSettings
 from ...format import ABAR
 from ...image_view import Thumbnail
 from ...model_picker import ModelPicker
-from ...style import heading
+from ...style import control_column, heading
 from .widgets import Line, TopView
 
 #: Thumbnails in the trajectory strip.
@@ -154,17 +153,7 @@ def controls(p) -> QScrollArea:
     p.picker = ModelPicker(p.ctx)
     model_box = QGroupBox("Model")
     QVBoxLayout(model_box).addWidget(p.picker)
-    left = QWidget()
-    lay = QVBoxLayout(left)
-    lay.setContentsMargins(6, 6, 6, 6)
-    for box in (model_box, sampler_box(p), run_box(p), denoise_box(p)):
-        lay.addWidget(box)
-    lay.addStretch(1)
-    scroll = QScrollArea()
-    scroll.setWidget(left)
-    scroll.setWidgetResizable(True)
-    scroll.setFrameShape(QFrame.NoFrame)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    scroll, left = control_column((model_box, sampler_box(p), run_box(p), denoise_box(p)))
     scroll.setMinimumWidth(left.sizeHint().width() + 16)
     return scroll
 

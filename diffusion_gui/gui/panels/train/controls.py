@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -24,13 +25,12 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
 from ....sessions.training import GRID_SIZES, PRESET_NOTES, SIZES, TrainSettings
+from ...style import control_column
 from .runs_folder import RunsFolder
 
 #: the widgets that only change while no run is going on (``channels`` also needs a folder)
@@ -182,16 +182,8 @@ def _progress_bar(steps: int) -> QProgressBar:
 
 def build_controls(p) -> QWidget:
     """The left column, in a scroll area of fixed width."""
-    left = QWidget()
-    lay = QVBoxLayout(left)
-    lay.setContentsMargins(6, 6, 6, 6)
-    for box in (_data_box(p), _model_box(p), _optim_box(p), _run_box(p)):
-        lay.addWidget(box)
-    lay.addStretch(1)
-    scroll = QScrollArea()
-    scroll.setWidget(left)
-    scroll.setWidgetResizable(True)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    scroll, left = control_column((_data_box(p), _model_box(p), _optim_box(p), _run_box(p)))
+    scroll.setFrameShape(QFrame.StyledPanel)      # as before: the train column keeps its frame
     left.setMaximumWidth(360)
     scroll.setFixedWidth(372)
     return scroll
