@@ -179,10 +179,11 @@ def test_png_grid_size_follows_size(models, tmp_path, capsys):
 def test_progress_lines_when_stderr_is_not_a_terminal(monkeypatch):
     import io
 
+    import diffusion_gui.commands.progress  # noqa: F401 - the module patched below
     from diffusion_gui import commands
-    monkeypatch.setattr(commands, "LOG_INTERVAL_S", 0.0)
+    monkeypatch.setattr(commands.progress, "LOG_INTERVAL_S", 0.0)
     buf = io.StringIO()                                       # not a TTY
-    with commands._Progress("sampling", "steps", 10, stream=buf) as bar:
+    with commands.progress._Progress("sampling", "steps", 10, stream=buf) as bar:
         for k in range(1, 11):
             bar.set(k)
     lines = buf.getvalue().splitlines()

@@ -1,0 +1,150 @@
+"""The image commands: ``sample``, ``forward``, ``vlb``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import InvalidParameter
+from ..sessions.sampling import SamplingParams, make_sampler
+from .common import _check_gif_options, _check_output, _model, _preview, grid_scale
+from .progress import _Progress
+
+
+def cmd_sample(args, model_spec):
+    """``diffusion-gui sample``: one run of :func:`make_sampler`, the final images to ``-o``;
+    with ``--gif``, the frames :func:`~diffusion_gui.export.timeline.pick_frames` picks, composed
+    by :func:`~diffusion_gui.export.frames.trajectory_frame`: the same frames as the GUI's
+    export of the same run."""
+
+    from ..core.images import enlarge, tile, to_uint8
+    from ..export import write_gif, write_npz, write_png
+    from ..export.timeline import pick_frames, trajectory_caption
+    from ..sessions.reverse import model_alpha_bars
+    from ..sessions.sampling import visited_timesteps
+    out = Path(args.output)
+    if out.suffix.lower() not in (".png", ".npz"):
+        raise InvalidParameter("output", "must end in .png or .npz", subject=str(out))
+    if args.gif and not args.gif.lower().endswith(".gif"):
+        raise InvalidParameter("gif", "must end in .gif", subject=args.gif)
+    _check_gif_options(args)
+    if args.size is not None and not 8 <= args.size <= 4096:
+        raise InvalidParameter("size", "must be in 8..4096 px")
+    params = SamplingParams(sampler=args.sampler, steps=args.steps, eta=args.eta, batch=args.batch,
+                            seed=args.seed, clip=False if args.no_clip else None,
+                            variance=args.variance, clip_eps=args.clip_eps).check()
+    _check_output(out)
+    if args.gif:
+        _check_output(args.gif)
+    model = _model(model_spec)
+    gen, shape = make_sampler(model, params)
+    ts = visited_timesteps(model.num_timesteps, params)
+    keep = set(pick_frames(ts, args.frames, "even")) if args.gif else set()
+    abar = model_alpha_bars(model)
+    frames, caps = [], []
+    last = None
+    with _Progress("sampling", "steps", len(ts) - 1) as bar:
+        for so in gen:
+            if so.t != ts[so.step]:
+                raise RuntimeError(f"bug: step {so.step} is at t = {so.t}, not {ts[so.step]}")
+            if so.step in keep:
+                frames.append(_preview(so, args.preview))
+                caps.append(trajectory_caption(so.t, args.preview,
+                                               float(abar[so.t - 1]) if so.t > 0 else 1.0))
+            bar.set(so.step)
+            last = so
+    images = to_uint8(last.x_t)
+    if out.suffix.lower() == ".npz":
+        write_npz(images, out)
+        print(f"wrote {out} ({images.shape[0]} images, {images.shape[1]}x{images.shape[2]})")
+    else:
+        grid = enlarge(tile(images), grid_scale(tile(images).shape, args.size))
+        write_png(grid, out)
+        print(f"wrote {out} ({images.shape[0]} images in a {grid.shape[1]}x{grid.shape[0]} px grid)")
+    if args.gif:
+        write_gif(frames, args.gif, fps=args.fps, size=args.size,
+                  captions=caps if args.caption else None)
+        print(f"wrote {args.gif} ({len(frames)} frames)")
+    return 0
+
+
+
+# ---------------------------------------------------------------- forward
+def cmd_forward(args, model_spec):
+    from ..core import GaussianDiffusion, NoiseSchedule
+    from ..core.images import load_image
+    from ..export import export_frames, forward_frames, timeline_steps
+    from ..sessions.forward import draw_noise
+    if not 8 <= args.size <= 512:
+        raise InvalidParameter("size", "must be in 8..512")
+    _check_gif_options(args)
+    _check_output(args.output)
+    schedule = NoiseSchedule.from_name(args.schedule, args.timesteps)   # InvalidParameter if bad
+    d = GaussianDiffusion(schedule)
+    T = schedule.timesteps
+    out = Path(args.output)
+    x0 = load_image(args.image, max_side=args.size)
+    noise = draw_noise(x0.shape, args.seed)          # the forward panel's eps for this seed
+    if args.t is not None:
+        if not 0 <= args.t <= T:
+            raise InvalidParameter("t", f"must be in 0..{T}")
+        if out.suffix.lower() != ".png":
+            raise InvalidParameter("t", "writes a single .png", subject=str(out))
+        ts = [args.t]
+    else:
+        ts = timeline_steps(T, args.frames or 50, args.spacing)
+    frames, caps = [], []
+    for t, frame, cap in forward_frames(x0, d, noise, ts, captions=args.caption):
+        frames.append(frame)
+        caps.append(cap)
+    opts = {"captions": caps} if args.caption else {}
+    if out.suffix.lower() == ".gif":
+        opts["fps"] = args.fps
+    export_frames(frames, out, **opts)
+    print(f"wrote {out} ({len(frames)} frame(s))")
+    return 0
+
+
+# ---------------------------------------------------------------- vlb
+def cmd_vlb(args, model_spec):
+    import csv
+    import io
+
+    import torch
+
+    from ..core.vlb import vlb_terms
+    from ..export.atomic import check_target, write_text_atomic
+    from ..sessions.losses import vlb_images
+    if args.stride < 1:
+        raise InvalidParameter("stride", "must be at least 1")
+    out = Path(args.output)
+    if out.suffix.lower() != ".csv":
+        raise InvalidParameter("output", "must end in .csv", subject=str(out))
+    check_target(out)          # a bad -o fails now, not after the whole bound is computed
+    model = _model(model_spec)
+    x0 = vlb_images(model, args.image, args.digits)
+    g = torch.Generator().manual_seed(args.seed)
+    last = None
+    with _Progress("bound", "timesteps") as bar:
+        for p in vlb_terms(model, model.diffusion, x0, stride=args.stride, generator=g,
+                           clip_x0=False):
+            bar.set(p.done, p.total)
+            last = p
+    r = last.result
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["t", "vb_bpd", "eps_mse", "x0_mse"])
+    for row in zip(r.t.tolist(), r.vb_bpd, r.eps_mse, r.x0_mse):
+        w.writerow([row[0]] + [f"{v:.8g}" for v in row[1:]])
+    write_text_atomic(out, buf.getvalue())
+    summary = {"model": model.name, "images": int(x0.shape[0]), "timesteps": r.timesteps,
+               "stride": r.stride, "prior_bpd": r.prior_bpd, "decoder_bpd": r.decoder_bpd,
+               "kl_sum_bpd": r.total_bpd - r.prior_bpd - r.decoder_bpd * float(r.weights[0]),
+               "total_bpd": r.total_bpd, "csv": str(out)}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"L_T (prior)      {r.prior_bpd:.5f} bits/dim")
+        print(f"L_0 (decoder)    {r.decoder_bpd:.5f} bits/dim")
+        print(f"total bound      {r.total_bpd:.5f} bits/dim  ({x0.shape[0]} image(s), stride {r.stride})")
+        print(f"wrote {out}")
+    return 0
