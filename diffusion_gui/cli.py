@@ -127,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     toy.add_argument("--seed", type=int, default=0)
     toy.add_argument("-o", "--output", required=True, help="POINTS.npz (samples, data: float32 [N, 2])")
     toy.add_argument("--json", action="store_true", help="print the summary as JSON")
+    toy.add_argument("--gif", default=None, help="also write the particle animation as a GIF")
+    toy.add_argument("--animate", choices=["forward", "reverse", "both"], default="both",
+                     help="what the GIF shows: the forward cloud t = 0..T, the reverse run T..0, or both")
+    toy.add_argument("--frames", type=int, default=60, help="frames of each part of the GIF")
+    toy.add_argument("--fps", type=float, default=15)
+    toy.add_argument("--size", type=int, default=None, help="GIF frame side in px (default 480)")
 
     sub.add_parser("models", help="list built-in and cached models")
     return p

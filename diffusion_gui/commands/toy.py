@@ -5,6 +5,9 @@ import json
 from pathlib import Path
 
 from ..errors import InvalidParameter
+from ..export.timeline import pick_frames
+from ..sessions.sampling import SamplingParams, visited_timesteps
+from .common import _check_gif_options
 from .progress import _Progress
 
 
@@ -30,6 +33,12 @@ def cmd_toy(args, model_spec):
     if out.suffix.lower() != ".npz":
         raise InvalidParameter("output", "must end in .npz", subject=str(out))
     check_target(out)
+    gif = getattr(args, "gif", None)
+    if gif:
+        if not gif.lower().endswith(".gif"):
+            raise InvalidParameter("gif", "must end in .gif", subject=gif)
+        _check_gif_options(args)
+        check_target(gif)
     if args.train_steps is not None and args.train_steps < 0:
         raise InvalidParameter("train_steps", "must be at least 0")
     if args.train_seconds is not None and args.train_seconds <= 0:
@@ -49,8 +58,11 @@ def cmd_toy(args, model_spec):
                 final_loss = m.loss
         train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    samples = session.sample_points(kind, sampler_kind=args.sampler, steps=args.steps,
-                                    n=len(session.data), seed=args.seed)
+    keep = None
+    if gif:
+        ts = visited_timesteps(session.timesteps, SamplingParams(sampler=args.sampler, steps=args.steps))
+        keep = set(pick_frames(ts, args.frames, "even"))
+    samples, recorded = _sample(session, kind, args, keep)
     sample_s = time.perf_counter() - t0
     q = session.quality(samples, seed=args.seed + 1)
     with atomic_path(out) as tmp:
@@ -64,6 +76,9 @@ def cmd_toy(args, model_spec):
                "energy_distance": q.energy_distance, "baseline_energy_distance": q.noise_floor,
                "gaussian_energy_distance": q.gaussian_baseline,
                "nearest_median_pct_of_std": q.nearest_median_pct, "output": str(out)}
+    if gif:
+        n_frames = _write_animation(session, recorded, args)
+        summary["gif"], summary["gif_frames"] = gif, n_frames
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -73,4 +88,41 @@ def cmd_toy(args, model_spec):
               f"Gaussian baseline {q.gaussian_baseline:.5f})")
         print(f"median distance to the nearest training point: {q.nearest_median_pct:.2f} % of the std")
         print(f"wrote {out}")
+        if gif:
+            print(f"wrote {gif} ({summary['gif_frames']} frames)")
     return 0
+
+
+def _sample(session, kind, args, keep):
+    """Run the sampler over as many particles as there are data points; keep the particles
+    ``[N, 2]`` and paper t of the steps in ``keep`` (indices into the visited steps) for the
+    animation. Returns (samples float32 [N, 2], [(t, points)])."""
+    import numpy as np
+    recorded, last = [], None
+    for so in session.sample(kind, sampler_kind=args.sampler, steps=args.steps,
+                             n=len(session.data), seed=args.seed):
+        if keep is not None and so.step in keep:
+            recorded.append((int(so.t), so.x_t.numpy().astype(np.float32)))
+        last = so
+    return last.x_t.numpy().astype(np.float32), recorded
+
+
+def _write_animation(session, recorded, args) -> int:
+    """The particle animation of ``--animate``: the forward cloud from t = 0 to T (one fixed
+    noise), the reverse run from t = T to 0, or both in turn; one view for all frames; the
+    caption says which process and t. Written as a GIF; returns the number of frames."""
+    from ..export import write_gif
+    from ..export.particles import extent_of, particle_frame
+    from ..export.timeline import timeline_steps
+    frames_of = []
+    if args.animate in ("forward", "both"):
+        frames_of += [("forward", t, session.forward(t, seed=args.seed))
+                      for t in timeline_steps(session.timesteps, args.frames, "even")]
+    if args.animate in ("reverse", "both"):
+        frames_of += [("reverse", t, pts) for t, pts in recorded]
+    view = extent_of(session.data, *(p for _, _, p in frames_of))
+    frames = [particle_frame(p, extent=view, size=args.size or 480, data=session.data)
+              for _, _, p in frames_of]
+    caps = [f"{what}  t = {t}" for what, t, _ in frames_of]
+    write_gif(frames, args.gif, fps=args.fps, captions=caps)
+    return len(frames)
