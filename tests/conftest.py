@@ -26,7 +26,7 @@ def checkpoints(tmp_path_factory):
     made: dict = {}
 
     def get(*, timesteps: int = 50, size: int = 16, channels: int = 1, layout: str = "flat",
-            seed: int = 0, **sched):
+            seed: int = 0, **sched):        # sched may hold make_checkpoint's classes= / null_label=
         key = (timesteps, size, channels, layout, seed, tuple(sorted(sched.items())))
         if key not in made:
             name = f"{layout}-{size}px-{channels}ch-T{timesteps}-s{seed}-{len(made)}"

@@ -10,21 +10,26 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def tiny_unet(size: int = 16, channels: int = 1, seed: int = 0):
+def tiny_unet(size: int = 16, channels: int = 1, seed: int = 0, num_class_embeds: int | None = None):
     import torch
     from diffusers import UNet2DModel
     torch.manual_seed(seed)
     return UNet2DModel(sample_size=size, in_channels=channels, out_channels=channels,
                        block_out_channels=(8, 16), layers_per_block=1, norm_num_groups=4,
                        down_block_types=("DownBlock2D", "DownBlock2D"),
-                       up_block_types=("UpBlock2D", "UpBlock2D"))
+                       up_block_types=("UpBlock2D", "UpBlock2D"), num_class_embeds=num_class_embeds)
 
 
 def make_checkpoint(folder, *, size: int = 16, channels: int = 1, timesteps: int = 50,
-                    layout: str = "flat", seed: int = 0, safe: bool = True, **sched) -> Path:
+                    layout: str = "flat", seed: int = 0, safe: bool = True, classes: int | None = None,
+                    null_label: bool = True, **sched) -> Path:
+    """``classes``: a class-conditional UNet with that many classes, plus a null label (and its
+    ``classes.json``) unless ``null_label=False`` (then no classes.json: someone else's model)."""
     from diffusers import DDPMPipeline, DDPMScheduler
+
+    from diffusion_gui.models.conditioning import ClassInfo, write_class_info
     folder = Path(folder)
-    unet = tiny_unet(size, channels, seed)
+    unet = tiny_unet(size, channels, seed, None if not classes else classes + (1 if null_label else 0))
     scheduler = DDPMScheduler(num_train_timesteps=timesteps, **sched)
     if layout == "flat":
         unet.save_pretrained(folder, safe_serialization=safe)
@@ -33,6 +38,8 @@ def make_checkpoint(folder, *, size: int = 16, channels: int = 1, timesteps: int
         DDPMPipeline(unet=unet, scheduler=scheduler).save_pretrained(folder, safe_serialization=safe)
     else:
         raise ValueError(layout)
+    if classes and null_label:
+        write_class_info(folder, ClassInfo(tuple(f"c{k}" for k in range(classes)), classes, 0.15))
     return folder
 
 
@@ -107,7 +114,7 @@ DAMAGES = {
     "latent_channels": (lambda d: edit_json(d / "config.json", in_channels=4, out_channels=4),
                         "1 (grey) or 3 (RGB)"),
     "not_a_unet": (lambda d: edit_json(d / "config.json", _class_name="UNet2DConditionModel"),
-                   "only unconditional UNet2DModel"),
+                   "text-conditional"),
     "learned_variance": (lambda d: edit_json(d / "scheduler_config.json",
                                              variance_type="learned_range"), "variance_type"),
     "nan_weights": (_nan_weights, "NaN or infinity"),

@@ -17,12 +17,15 @@ def cmd_train(args, model_spec):
     for name, value, lo in (("steps", args.steps, 1), ("batch_size", args.batch, 1), ("size", args.size, 8)):
         if value < lo:
             raise InvalidParameter(name, "must be positive" if lo == 1 else f"must be at least {lo}")
+    if not 0 <= args.label_dropout < 1:
+        raise InvalidParameter("label_dropout", "must be in [0, 1)")
     channels = args.channels or (1 if args.data == "digits" else 3)
     cfg = TrainConfig(out_dir=args.output, data=args.data, size=args.size, channels=channels,
                       preset=args.preset, steps=args.steps, batch_size=args.batch, lr=args.lr,
                       lr_schedule=args.lr_schedule,
                       checkpoint_every=args.checkpoint_every, seed=args.seed, resume=args.resume,
-                      threads=args.threads)
+                      threads=args.threads, conditional=args.conditional,
+                      label_dropout=args.label_dropout, init_from=args.init_from)
     accelerator = _accelerator()
     main_proc = accelerator is None or accelerator.is_main_process
     if accelerator is not None and args.batch % accelerator.num_processes:

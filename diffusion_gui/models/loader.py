@@ -17,6 +17,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import InvalidParameter
+from .conditioning import MAX_GUIDANCE, ClassInfo, guided_eps, labels_for, read_class_info
 from .errors import ModelLoadError
 
 WEIGHT_NAMES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
@@ -40,9 +42,38 @@ class LoadedModel:
     diffusion: object
     scheduler_config: dict
     warnings: list = field(default_factory=list)
+    classes: ClassInfo | None = None        # a class-conditional model's labels (conditioning.py)
 
     def __call__(self, x, i):
-        return self.unet(x, i).sample
+        """The network's output; a class-conditional model predicts unconditionally (its null
+        label) or, without one, for class ``k mod N`` in sample ``k``."""
+        if self.classes is None:
+            return self.unet(x, i).sample
+        return self.conditioned("any")(x, i)
+
+    def conditioned(self, class_label="any", guidance: float = 1.0):
+        """``model(x [B,C,H,W], i [B]) -> eps`` for the class choice of
+        :func:`~.conditioning.labels_for` (an index, ``"all"``, ``"any"``) guided with scale
+        ``guidance`` (classifier-free; 1 = plain conditional). The labels follow the batch size
+        of each call."""
+        info, unet = self.classes, self.unet
+        if info is None and (class_label not in (None, "any") or float(guidance) != 1.0):
+            raise InvalidParameter("class_label" if class_label not in (None, "any") else "guidance",
+                                   f"needs a class-conditional model; {self.name} is unconditional")
+        if not 0 <= float(guidance) <= MAX_GUIDANCE:
+            raise InvalidParameter("guidance", f"must be in 0..{MAX_GUIDANCE:g}")
+        if info is not None and not info.can_guide and float(guidance) != 1.0:
+            raise InvalidParameter("guidance", f"needs a model trained with a null label; {self.name} "
+                                               f"has none (it samples at guidance 1 only)")
+        labels_cache: dict = {1: labels_for(info, class_label, 1)}     # checks the choice now
+
+        def model(x, i):
+            b = x.shape[0]
+            if b not in labels_cache:
+                labels_cache[b] = labels_for(info, class_label, b)
+            return guided_eps(unet, x, i, labels_cache[b], guidance,
+                              None if info is None else info.null_label)
+        return model
 
     @property
     def sample_size(self) -> int:
@@ -70,6 +101,7 @@ class LoadedModel:
                 "variance": self.diffusion.variance,
                 "prediction": self.diffusion.prediction_type,
                 "clip_sample": self.clip_sample,
+                "classes": None if self.classes is None else list(self.classes.names),
                 "parameters": sum(p.numel() for p in self.unet.parameters())}
 
 
@@ -166,8 +198,13 @@ def build_unet_from_config(config: dict, where: Path):
     from .hf import diffusers_class
     UNet2DModel = diffusers_class("UNet2DModel")
     cls = config.get("_class_name", "UNet2DModel")
+    if cls == "UNet2DConditionModel":
+        raise ModelLoadError(f"{where}: a UNet2DConditionModel (text-conditional, e.g. Stable "
+                             f"Diffusion), which is not supported: pixel-space UNet2DModel DDPMs "
+                             f"only, unconditional or class-conditional")
     if cls != "UNet2DModel":
-        raise ModelLoadError(f"{where}: a {cls}, but only unconditional UNet2DModel (DDPM) models are supported")
+        raise ModelLoadError(f"{where}: a {cls}, but only UNet2DModel (DDPM) models are supported, "
+                             f"unconditional or class-conditional")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -302,7 +339,8 @@ def load_model(spec: str) -> LoadedModel:
         diffusion = diffusion_from_scheduler_config(sched_cfg)
     except (ValueError, TypeError, KeyError) as e:
         raise ModelLoadError(f"{sched_path}: {e}") from None
-    model = LoadedModel(name, str(folder), unet, diffusion, {**DDPM_DEFAULTS, **sched_cfg}, notes)
+    model = LoadedModel(name, str(folder), unet, diffusion, {**DDPM_DEFAULTS, **sched_cfg}, notes,
+                        read_class_info(folder, unet.config))
     with _lock:
         _cache[key] = model
     return model

@@ -53,3 +53,33 @@ def judge(clf, x) -> dict:
     return {"n": int(len(cls)), "confident_share": float((top >= CONFIDENCE).mean()),
             "mean_confidence": float(top.mean()), "class_shares": [round(float(s), 4) for s in shares],
             "min_class_share": float(shares.min()), "max_class_share": float(shares.max())}
+
+
+def class_fidelity(clf, x, labels) -> dict:
+    """For samples ``x`` ``[N, 1, S, S]`` asked to be classes ``labels`` ``[N]``: the share the
+    judge puts in the requested class (``accuracy``) and its mean probability of that class
+    (``confidence``)."""
+    p = clf.predict_proba(to_digit_features(x))
+    labels = np.asarray(labels)
+    col = np.searchsorted(clf.classes_, labels)
+    pred = clf.classes_[p.argmax(1)]
+    return {"accuracy": float((pred == labels).mean()),
+            "confidence": float(p[np.arange(len(labels)), col].mean())}
+
+
+def diversity(x, labels) -> float:
+    """Mean pairwise distance between samples of the same class, in pixels' RMS units: the
+    Euclidean distance of two ``[C, S, S]`` images in ``[-1, 1]`` over ``sqrt(C S S)``, averaged
+    over the pairs within each class, then over the classes (``x`` ``[N, C, S, S]``)."""
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    labels = np.asarray(labels)
+    per = []
+    for c in np.unique(labels):
+        v = x[labels == c]
+        if len(v) < 2:
+            continue
+        sq = (v ** 2).sum(1)
+        d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * v @ v.T, 0.0)
+        iu = np.triu_indices(len(v), 1)
+        per.append(float(np.sqrt(d2[iu]).mean() / np.sqrt(x.shape[1])))
+    return float(np.mean(per)) if per else float("nan")

@@ -59,6 +59,9 @@ class TrainConfig:
     sample_steps: int = 25          # DDIM steps of those grids
     sample_batch: int = 16          # images per grid
     sample_seed: int = 0            # the grids' fixed seed (x_T is the same every time)
+    conditional: bool = False       # class-conditional (digits: the 10 labels + a null label)
+    label_dropout: float = 0.15     # conditional: share of labels replaced by the null label
+    init_from: str = ""             # start from this model's weights (a built-in name or folder)
 
 
 @dataclass
@@ -91,10 +94,28 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
 
 
 def load_dataset(cfg: TrainConfig) -> np.ndarray:
+    return load_labelled(cfg)[0]
+
+
+DIGIT_CLASSES = tuple(str(k) for k in range(10))
+
+
+def load_labelled(cfg: TrainConfig):
+    """``(images [N, C, H, W] float32 in [-1, 1], labels int64 [N] or None, class names or None)``:
+    the digits have labels; a folder of images has none (it cannot train a conditional model)."""
     from .data import digits, image_folder
     if cfg.data == "digits":
-        return digits(cfg.size, "train")[0]
-    return image_folder(cfg.data, cfg.size, cfg.channels)
+        x, y = digits(cfg.size, "train")
+        return x, np.asarray(y, np.int64), DIGIT_CLASSES
+    if cfg.conditional:
+        raise InvalidParameter("conditional", "needs labelled data (the digits); a folder of images has none")
+    return image_folder(cfg.data, cfg.size, cfg.channels), None, None
+
+
+def class_info(cfg: TrainConfig):
+    """The :class:`~.conditioning.ClassInfo` a conditional run writes (None if unconditional)."""
+    from .conditioning import ClassInfo
+    return ClassInfo(DIGIT_CLASSES, len(DIGIT_CLASSES), float(cfg.label_dropout)) if cfg.conditional else None
 
 
 def random_shift(x, g):
@@ -121,6 +142,10 @@ def save_pipeline(unet, cfg: TrainConfig, out_dir: Path):
     out_dir.mkdir(parents=True, exist_ok=True)
     pipe = DDPMPipeline(unet=unet, scheduler=DDPMScheduler(**scheduler_config(cfg)))
     pipe.save_pretrained(str(out_dir), safe_serialization=True)
+    info = class_info(cfg)
+    if info is not None:
+        from .conditioning import write_class_info
+        write_class_info(out_dir, info)
 
 
 def sample_grid(unet, cfg: TrainConfig, diffusion=None, device=None):
@@ -136,10 +161,13 @@ def sample_grid(unet, cfg: TrainConfig, diffusion=None, device=None):
     if diffusion is None:
         diffusion = GaussianDiffusion(NoiseSchedule.from_name("linear", cfg.timesteps,
                                                               beta_start=1e-4, beta_end=0.02))
+    from .conditioning import guided_eps
     dev = torch.device(device or "cpu")
+    info = class_info(cfg)            # a conditional run's grid: class k mod 10 in sample k
+    labels = None if info is None else (torch.arange(cfg.sample_batch) % info.n).to(dev)
 
     def model(x, i):
-        return unet(x.to(dev), i.to(dev)).sample.float().cpu()
+        return guided_eps(unet, x.to(dev), i.to(dev), labels, 1.0, None).float().cpu()
 
     shape = (cfg.sample_batch, cfg.channels, cfg.size, cfg.size)
     g = torch.Generator().manual_seed(int(cfg.sample_seed))
@@ -266,7 +294,9 @@ class _Loop:
         self.debug = (_ShardLog(self.out, self.rank, self.world)
                       if os.environ.get("DIFFUSION_GUI_DEBUG_SHARDS") == "1" else None)
         stage("loading the data")
-        self.data = torch.from_numpy(load_dataset(cfg))
+        data, labels, _ = load_labelled(cfg)
+        self.data = torch.from_numpy(data)
+        self.labels = torch.from_numpy(labels) if cfg.conditional else None
         if self.data.shape[1] != cfg.channels:
             raise InvalidParameter("channels", f"must match the data's {self.data.shape[1]}, "
                                                f"not {cfg.channels}")
@@ -294,7 +324,11 @@ class _Loop:
         from .unet import build_unet
         cfg = self.cfg
         torch.manual_seed(cfg.seed)
-        self.unet = build_unet(cfg.preset, cfg.size, cfg.channels)
+        info = class_info(cfg)
+        self.unet = build_unet(cfg.preset, cfg.size, cfg.channels,
+                               num_class_embeds=None if info is None else info.n + 1)
+        if cfg.init_from and not (cfg.resume and (self.out / "checkpoint" / "state.pt").is_file()):
+            init_weights(self.unet, cfg.init_from)
         self.ema = copy.deepcopy(self.unet).requires_grad_(False)
         self.opt = torch.optim.AdamW(self.unet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.diffusion = GaussianDiffusion(NoiseSchedule.from_name("linear", cfg.timesteps,
@@ -325,6 +359,12 @@ class _Loop:
         shard = slice(self.rank, None, self.world)
         if self.debug is not None:
             self.debug.rows(self.step + 1, idx[shard].tolist())
+        y = None
+        if self.labels is not None:     # classifier-free guidance: drop labels to the null one
+            y = self.labels[idx].clone()
+            y[torch.rand(cfg.batch_size, generator=g) < cfg.label_dropout] = len(DIGIT_CLASSES)
+            y = y[shard].to(self.device)
+        self.y = y
         return x0[shard].to(self.device), i[shard].to(self.device), eps[shard].to(self.device)
 
     def take_step(self):
@@ -336,7 +376,7 @@ class _Loop:
         self.lr = learning_rate(self.cfg, self.step)
         for group in self.opt.param_groups:
             group["lr"] = self.lr
-        pred = self.unet(x_t, i).sample
+        pred = (self.unet(x_t, i) if self.y is None else self.unet(x_t, i, class_labels=self.y)).sample
         per_sample = (pred.float() - eps).pow(2).mean(dim=(1, 2, 3))
         loss = per_sample.mean()
         self.opt.zero_grad(set_to_none=True)
@@ -433,6 +473,25 @@ class _ShardLog:
             h.update(v.detach().cpu().contiguous().numpy().tobytes())
         with self.path.open("a") as f:
             f.write(json.dumps({"final_sha256": h.hexdigest()}) + "\n")
+
+
+def init_weights(unet, spec: str):
+    """Copy into ``unet`` every weight of model ``spec`` with the same name and shape (a
+    conditional network from an unconditional one: all but the class embedding, which starts at
+    zero, so that training starts from the unconditional model's predictions)."""
+    import torch
+
+    from .loader import load_model
+    src = load_model(spec).unet.state_dict()
+    own = unet.state_dict()
+    same = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+    if len(same) < len(own) // 2:
+        raise InvalidParameter("init_from", f"{spec} does not share this network's architecture "
+                                            f"({len(same)} of {len(own)} tensors match)")
+    unet.load_state_dict(same, strict=False)
+    with torch.no_grad():
+        if getattr(unet, "class_embedding", None) is not None and "class_embedding.weight" not in same:
+            unet.class_embedding.weight.zero_()
 
 
 def ema_unet_from(out_dir) -> object:

@@ -28,10 +28,12 @@ def unet_config(preset: str, size: int, channels: int) -> dict:
                 norm_num_groups=8, attention_head_dim=None if not attn else 32)
 
 
-def build_unet(preset: str, size: int, channels: int):
-    """A new diffusers ``UNet2DModel`` for ``preset`` at ``size`` px with ``channels`` channels."""
+def build_unet(preset: str, size: int, channels: int, num_class_embeds: int | None = None):
+    """A new diffusers ``UNet2DModel`` for ``preset`` at ``size`` px with ``channels`` channels;
+    with ``num_class_embeds``, class-conditional on that many integer labels."""
     from .hf import diffusers_class
-    return diffusers_class("UNet2DModel")(**unet_config(preset, size, channels))
+    extra = {"num_class_embeds": int(num_class_embeds)} if num_class_embeds else {}
+    return diffusers_class("UNet2DModel")(**unet_config(preset, size, channels), **extra)
 
 
 def count_parameters(module) -> int:

@@ -37,6 +37,9 @@ class SamplingParams:
     variance: the DDPM step's sigma_t^2, ``'fixed_small'`` / ``'fixed_large'`` (None: the model's).
     clip_eps: with clipping, DDIM's eps re-derived from the clipped x0 (``'clipped'``, ours and
     improved-diffusion's) or the network's (``'raw'``, a stock diffusers ``DDIMPipeline``).
+    class_label (a class-conditional model): a class index, ``'all'`` (sample k gets class
+    k mod N) or ``'any'`` (unconditional). guidance: the classifier-free guidance scale w,
+    ``eps_u + w (eps_c - eps_u)`` (0 unconditional, 1 conditional).
     """
 
     sampler: str = "ddpm"
@@ -47,6 +50,8 @@ class SamplingParams:
     clip: bool | None = None
     variance: str | None = None
     clip_eps: str = "clipped"
+    class_label: int | str = "any"
+    guidance: float = 1.0
 
     @classmethod
     def of(cls, params: "SamplingParams | Mapping | None" = None, **kw) -> "SamplingParams":
@@ -75,6 +80,8 @@ class SamplingParams:
             raise InvalidParameter("eta", "must be in [0, 1]")
         if self.variance not in (None, *VARIANCES):
             raise InvalidParameter("variance", f"must be one of {', '.join(VARIANCES)}")
+        if not 0.0 <= float(self.guidance) <= 20.0:
+            raise InvalidParameter("guidance", "must be in 0..20")
         if self.clip_eps not in CLIP_EPS:
             raise InvalidParameter("clip_eps", f"must be one of {', '.join(CLIP_EPS)}")
         steps = self.steps if self.steps is not None or self.sampler == "ddpm" else DDIM_STEPS
@@ -107,7 +114,8 @@ def make_sampler(model, params: SamplingParams | Mapping | None = None, *, x_sta
     shape = (int(p.batch), model.in_channels, model.sample_size, model.sample_size)
     g = torch.Generator().manual_seed(int(p.seed))
     clip_x0 = model.clip_sample if p.clip is None else bool(p.clip)
-    gen = core_sampler(p.sampler, model, d, shape, steps=p.steps, eta=p.eta, generator=g,
+    net = model.conditioned(p.class_label, p.guidance) if hasattr(model, "conditioned") else model
+    gen = core_sampler(p.sampler, net, d, shape, steps=p.steps, eta=p.eta, generator=g,
                        clip_x0=clip_x0, clip_eps=p.clip_eps, x_start=x_start, start_t=start_t)
     return gen, shape
 

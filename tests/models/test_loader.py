@@ -219,7 +219,7 @@ def test_broken_json(base, tmp_path):
 def test_not_a_unet(base, tmp_path):
     d = _copy(base, tmp_path)
     _edit_json(d / "config.json", _class_name="UNet2DConditionModel")
-    assert "only unconditional UNet2DModel" in _one_line_error(d)
+    assert "UNet2DConditionModel (text-conditional" in _one_line_error(d)
 
 
 @pytest.mark.parametrize("change, text", [

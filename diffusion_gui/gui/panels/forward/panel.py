@@ -391,8 +391,9 @@ class ForwardPanel(QWidget):
     def _on_chain_ready(self, cache: ChainCache):
         self._refresh_chain_view()
         self._refresh_slow()
-        self.ctx.status.emit(f"Step-by-step chain ready ({cache.T} q_step calls, "
-                             f"{cache.nbytes() / 2 ** 20:.0f} MB cached)")
+        if self.isVisible():              # not over another tab's status bar
+            self.ctx.status.emit(f"Step-by-step chain ready ({cache.T} q_step calls, "
+                                 f"{cache.nbytes() / 2 ** 20:.0f} MB cached)")
 
     def wait_for_chain(self, timeout_ms: int = 60000) -> bool:
         """Block until the chain job is done (for tests and benchmarks)."""
