@@ -118,12 +118,19 @@ def class_info(cfg: TrainConfig):
     return ClassInfo(DIGIT_CLASSES, len(DIGIT_CLASSES), float(cfg.label_dropout)) if cfg.conditional else None
 
 
-def random_shift(x, g):
-    """Random translations by -1, 0 or +1 px, filling with the background (-1)."""
+def shift_edge(cfg: TrainConfig) -> str:
+    """What :func:`random_shift` fills with for this run's data: the digits' black, else the edge."""
+    return "black" if cfg.data == "digits" else "replicate"
+
+
+def random_shift(x, g, edge: str = "black"):
+    """Random translations by -1, 0 or +1 px, filling with the background: black (-1, the
+    digits') or the image's own edge (``edge="replicate"``: pictures on a white or any ground)."""
     import torch
     import torch.nn.functional as F
     B = x.shape[0]
-    pad = F.pad(x, (1, 1, 1, 1), value=-1.0)
+    pad = (F.pad(x, (1, 1, 1, 1), value=-1.0) if edge == "black"
+           else F.pad(x, (1, 1, 1, 1), mode="replicate"))
     dx = torch.randint(0, 3, (B,), generator=g)
     dy = torch.randint(0, 3, (B,), generator=g)
     H, W = x.shape[-2:]
@@ -353,7 +360,7 @@ class _Loop:
         idx = torch.randint(0, self.data.shape[0], (cfg.batch_size,), generator=g)
         x0 = self.data[idx]
         if cfg.augment:
-            x0 = random_shift(x0, g)
+            x0 = random_shift(x0, g, shift_edge(cfg))
         i = torch.randint(0, cfg.timesteps, (cfg.batch_size,), generator=g)
         eps = torch.randn(x0.shape, generator=g)
         shard = slice(self.rank, None, self.world)

@@ -51,26 +51,40 @@ class LossSettings:
 # ---------------------------------------------------------------- the images scored
 def vlb_images(model, image, n_digits):
     """``[N, C, H, W]`` in [-1, 1] at the model's size and channels: the image file ``image``,
-    or (``n_digits`` not None) the first ``n_digits`` held-out digits quantised to 8 bits.
+    or (``n_digits`` not None) the first ``n_digits`` held-out examples of the model's own data
+    (:func:`~diffusion_gui.models.examples.heldout_examples`: its ``heldout.npz``, else the
+    held-out digits), 8-bit pixels, so that L_0 is a true discrete likelihood.
 
-    Raises :class:`InvalidParameter` ``("digits", ...)`` for a count outside 1..HELD_OUT and
-    :class:`~diffusion_gui.errors.ImageLoadError` for a file that is not an image.
+    Raises :class:`InvalidParameter` ``("digits", ...)`` for a count outside 1..N and :class:`~diffusion_gui.errors.ImageLoadError` for a file that
+    is not an image.
     """
-    import torch
 
     from ..core.images import load_image
-    from ..models.data import HELD_OUT, digits
+    from ..models.examples import heldout_examples
     if n_digits is not None:
-        if not 1 <= n_digits <= HELD_OUT:
-            raise InvalidParameter("digits", f"must be in 1..{HELD_OUT}")
-        x, _ = digits(model.sample_size, "heldout")
-        # quantised to 8-bit pixels, so that L_0 is a true discrete likelihood
-        x = torch.round((torch.from_numpy(x[:n_digits]) + 1) * 127.5) / 127.5 - 1
-        if model.in_channels == 3:
-            x = x.repeat(1, 3, 1, 1)
-        return x
+        ex = heldout_examples(model)
+        if not 1 <= n_digits <= len(ex):
+            raise InvalidParameter("digits", f"must be in 1..{len(ex)}")
+        return examples_to_x0(ex.images[:n_digits], model.sample_size, model.in_channels)
     ch = "L" if model.in_channels == 1 else "RGB"
     return load_image(image, channels=ch, size=model.sample_size)[None]
+
+
+def examples_to_x0(images, size: int, channels: int):
+    """uint8 ``[N, H, W, C]`` -> float ``[N, channels, size, size]`` in [-1, 1] (grey repeated
+    to RGB or RGB averaged to grey; resized with Lanczos only if the size differs)."""
+    import torch
+    from PIL import Image
+    a = np.asarray(images)
+    if a.shape[1] != size or a.shape[2] != size:
+        a = np.stack([np.asarray(Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im)
+                                 .resize((size, size), Image.LANCZOS)).reshape(size, size, -1) for im in a])
+    x = torch.from_numpy(a.astype(np.float32) / 127.5 - 1).permute(0, 3, 1, 2)
+    if x.shape[1] == 1 and channels == 3:
+        x = x.repeat(1, 3, 1, 1)
+    elif x.shape[1] == 3 and channels == 1:
+        x = x.mean(1, keepdim=True)
+    return x.contiguous()
 
 
 def image_to_x0(image: np.ndarray, size: int, channels: int):
@@ -156,10 +170,12 @@ def loss_payload(item) -> dict:
 
 
 # ---------------------------------------------------------------- reading a result
-def run_label(source: str, n_digits: int, seed: int) -> str:
-    """What a run scores, in words (``"2 held-out digits"``)."""
+def run_label(source: str, n_digits: int, seed: int, kind: str = "digit") -> str:
+    """What a run scores, in words (``"2 held-out digits"``); ``kind``: the noun of the model's
+    held-out examples (:func:`~diffusion_gui.models.examples.heldout_kind`)."""
+    from ..models.examples import plural
     n = int(n_digits)
-    return {"image": "image", "digits": f"{n} held-out digit{'s' * (n > 1)}",
+    return {"image": "image", "digits": f"{n} held-out {kind if n == 1 else plural(kind)}",
             "sample": f"a DDPM sample (seed {seed})"}[source]
 
 

@@ -245,14 +245,14 @@ def data_preview(cfg: TrainConfig, n: int = 64):
     import torch
 
     from ..core.images import to_uint8
-    from ..models.train import load_dataset, random_shift
+    from ..models.train import load_dataset, random_shift, shift_edge
     data = load_dataset(cfg)
     g = torch.Generator().manual_seed(1234)
     k = min(n, len(data))
     idx = torch.randperm(len(data), generator=g)[:k]
     x = torch.from_numpy(data)[idx]
     if cfg.augment:
-        x = random_shift(x, g)
+        x = random_shift(x, g, shift_edge(cfg))
     return tile(to_uint8(x), pad=1), len(data)
 
 

@@ -112,11 +112,11 @@ def test_ctrl_c_during_a_step_keeps_the_last_completed_one(tmp_path, monkeypatch
     calls = {"n": 0}
     real = tr.random_shift
 
-    def shift(x, g):
+    def shift(x, g, *edge):
         calls["n"] += 1
         if calls["n"] == 4:                  # in the middle of step 4
             raise KeyboardInterrupt
-        return real(x, g)
+        return real(x, g, *edge)
 
     monkeypatch.setattr(tr, "random_shift", shift)
     out = tmp_path / "interrupted"

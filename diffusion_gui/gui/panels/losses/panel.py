@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from ....export.atomic import write_text_atomic
+from ....models.examples import heldout_kind, plural
 from ....sessions.losses import LossSettings, loss_generator, loss_payload, result_csv, run_label
 from ... import settings_io
 from ...image_view import ImageView
@@ -68,6 +69,7 @@ class LossPanel(LossPlots, QWidget):
         self.jobs = JobSlot(memory_hint="score fewer digits")
         self.result = None            # the last complete VLBResult (numpy only)
         self.result_model = None      # the model it belongs to
+        self.kind = "digit"           # the noun of the model's held-out examples
         self.result_label = ""        # what was scored, in words
         self.result_thumb = None      # uint8 grid of the image(s) scored
         self._running = False
@@ -183,6 +185,8 @@ class LossPanel(LossPlots, QWidget):
             self._update_enabled()
             return
         self.stack.setCurrentIndex(1)
+        self.kind = heldout_kind(m)        # the model's own data: digits, emoji...
+        self.source_combo.setItemText(self.source_combo.findData("digits"), f"Held-out real {plural(self.kind)}")
         T = m.num_timesteps
         self.stride_spin.setMaximum(max(1, T - 1))
         for c in self.cursors:
@@ -234,7 +238,7 @@ class LossPanel(LossPlots, QWidget):
             self.ctx.error.emit("Nothing to score", "open an image first, or choose held-out digits")
             return False
         n, stride, seed = self.digits_spin.value(), self.stride_spin.value(), self.seed_spin.value()
-        label = run_label(src, n, seed)
+        label = run_label(src, n, seed, self.kind)
         self._running, self._run, self._partial = True, (model, label), None
         self._show_progress(0, 0 if src == "sample" else 1, "starting…")
         self._clear_plots()
