@@ -15,8 +15,9 @@ def write_model_card(out_dir, cfg: dict, params: int, steps: int, wall_s: float,
         q = json.loads((out / "quality.json").read_text())
     data = ("scikit-learn's bundled digits (1797 8x8 images, resized bilinearly), a fixed split of "
             "200 held out (permutation seed 0)" if cfg["data"] == "digits" else f"images from {cfg['data']}")
+    cond = bool(cfg.get("conditional"))
     lines = [
-        f"# {out.name}: an unconditional DDPM",
+        f"# {out.name}: a {'class-conditional DDPM with classifier-free guidance' if cond else 'unconditional DDPM'}",
         "",
         "Trained with `diffusion-gui train` (epsilon prediction, simple loss, linear schedule "
         "1e-4..0.02, T = %d, AdamW, EMA %.4g)." % (cfg["timesteps"], cfg["ema_decay"]),
@@ -27,6 +28,12 @@ def write_model_card(out_dir, cfg: dict, params: int, steps: int, wall_s: float,
         f"| augmentation | {'random shifts of up to 1 px' if cfg['augment'] else 'none'} |",
         f"| architecture | diffusers UNet2DModel, preset `{cfg['preset']}`, {params:,} parameters |",
         f"| optimiser | AdamW lr {cfg['lr']:g}, warm-up {cfg['warmup']} steps, batch {cfg['batch_size']} |",
+        *([f"| conditioning | the 10 digit labels plus a null label (\"no class\", index 10); during "
+             f"training each label was replaced by the null one with probability "
+             f"{cfg.get('label_dropout', 0):g} (Ho & Salimans 2022), so one network predicts "
+             f"eps(x_t, t, y) and eps(x_t, t) |"] if cond else []),
+        *([f"| initialised from | the weights of `{cfg['init_from']}` (the class embedding starts at zero) |"]
+          if cfg.get("init_from") else []),
         f"| steps | {steps:,} |",
         f"| wall time | {wall_s / 60:.1f} min on the training machine's CPU |",
         f"| final training loss | {final_loss:.4f} (eps MSE, one batch) |",
