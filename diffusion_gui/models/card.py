@@ -50,5 +50,6 @@ def write_card(cfg, last) -> None:
     """``model_card.md`` in ``cfg.out_dir`` (a :class:`~diffusion_gui.models.train.TrainConfig`)
     for the state at ``last`` (a :class:`~diffusion_gui.models.train.TrainMetrics`)."""
     from .unet import build_unet, count_parameters
-    params = count_parameters(build_unet(cfg.preset, cfg.size, cfg.channels))
+    params = count_parameters(build_unet(cfg.preset, cfg.size, cfg.channels,
+                                         num_class_embeds=11 if cfg.conditional else None))
     write_model_card(cfg.out_dir, asdict(cfg), params, last.step, last.elapsed_s, last.loss)
