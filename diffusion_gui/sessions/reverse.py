@@ -62,7 +62,9 @@ class ReverseSettings:
     """The panel's controls, as stored (QSettings keys = field names).
 
     sampler: a key of :data:`SAMPLER_KEYS` (``'ddpm'`` runs all T steps; ``'ddpm_strided'`` and
-    ``'ddim'`` run ``steps``). variance / clip: ``''`` for the model's own choice.
+    ``'ddim'`` run ``steps``). variance / clip: ``''`` for the model's own choice. class_label /
+    guidance: a class-conditional model's class choice (``"any"``, ``"all"`` or an index) and
+    guidance scale, used when ``sampling_params(conditional=True)``.
     """
 
     sampler: str = setting("ddpm", choices=tuple(SAMPLER_KEYS))
@@ -72,15 +74,19 @@ class ReverseSettings:
     clip: str = setting("", choices=tuple(_CLIP))
     seed: int = setting(0, lo=0, hi=2 ** 31 - 1)
     batch: int = setting(16, lo=1, hi=MAX_BATCH)
+    class_label: str = setting("all")       # class-conditional models: "any", "all" or an index
+    guidance: float = setting(2.0, lo=0.0, hi=20.0)
 
-    def sampling_params(self) -> SamplingParams:
+    def sampling_params(self, conditional: bool = False) -> SamplingParams:
         """The :func:`make_sampler` parameters these controls describe (what does not apply to
         the sampler chosen is left at its neutral value)."""
         kind = SAMPLER_KEYS[self.sampler]
         return SamplingParams(sampler=kind, steps=None if self.sampler == "ddpm" else int(self.steps),
                               eta=float(self.eta) if kind == "ddim" else 0.0, batch=int(self.batch),
                               seed=int(self.seed), clip=_CLIP[self.clip],
-                              variance=(self.variance or None) if kind == "ddpm" else None)
+                              variance=(self.variance or None) if kind == "ddpm" else None,
+                              class_label=self.class_label if conditional else "any",
+                              guidance=float(self.guidance) if conditional else 1.0)
 
 
 # ------------------------------------------------------------------------------ trajectory

@@ -114,7 +114,9 @@ def make_sampler(model, params: SamplingParams | Mapping | None = None, *, x_sta
     shape = (int(p.batch), model.in_channels, model.sample_size, model.sample_size)
     g = torch.Generator().manual_seed(int(p.seed))
     clip_x0 = model.clip_sample if p.clip is None else bool(p.clip)
-    net = model.conditioned(p.class_label, p.guidance) if hasattr(model, "conditioned") else model
+    # a class-conditional model (or a class asked of one that is not: conditioned() says why)
+    plain = p.class_label == "any" and float(p.guidance) == 1.0
+    net = model if plain and getattr(model, "classes", None) is None else model.conditioned(p.class_label, p.guidance)
     gen = core_sampler(p.sampler, net, d, shape, steps=p.steps, eta=p.eta, generator=g,
                        clip_x0=clip_x0, clip_eps=p.clip_eps, x_start=x_start, start_t=start_t)
     return gen, shape
