@@ -44,7 +44,7 @@ from .symbols import ABAR
 __all__ = ["TRAJECTORY_BUDGET_MB", "RECORD_BATCH", "SAMPLER_KEYS", "MAX_BATCH", "ReverseSettings",
            "NonFiniteError", "keep_plan", "Frame", "Trajectory", "ReverseRun", "convert_steps",
            "model_alpha_bars", "prepare_original", "psnr", "film_slots", "nearest_slot",
-           "update_formula", "steps_done", "plural", "where_text", "run_text", "original_labels"]
+           "update_formula", "guidance_text", "steps_done", "plural", "where_text", "run_text", "original_labels"]
 
 #: Most memory one run's recorded trajectory may take (uint8 x_t and x0_pred frames).
 TRAJECTORY_BUDGET_MB = 256
@@ -453,12 +453,26 @@ def _c(v: float, color: str) -> str:
     return f"<b style='color:{color}'>{v:.4f}</b>"
 
 
-def update_formula(f: Frame, kind: str, abar=None) -> str:
+def guidance_text(params, classes) -> str:
+    """How a class-conditional run's epsilon is made (rich text), or ``""`` for an unconditional
+    model: ``eps_theta = eps_u + w (eps_c - eps_u)`` with the run's w and class."""
+    if classes is None:
+        return ""
+    label = params.class_label
+    what = ("no class (unconditional)" if label == "any" else
+            "class k mod N in sample k" if label == "all" else f"class {classes.names[int(label)]}")
+    w = float(params.guidance) if label != "any" else 0.0
+    return (f"&epsilon;<sub>&theta;</sub> = &epsilon;<sub>u</sub> + <b>{w:g}</b>&thinsp;(&epsilon;<sub>c</sub>"
+            f" &minus; &epsilon;<sub>u</sub>), {what}")
+
+
+def update_formula(f: Frame, kind: str, abar=None, guided: str = "") -> str:
     """The step that leaves ``x_t``, with this frame's numbers (rich text).
 
     DDPM: ``x_{t'} = c0 x0_pred + ct x_t + sigma z`` (the posterior mean of q(x_{t'} | x_t, x_0) with
     x_0 predicted); DDIM: ``x_{t'} = sqrt(abar_{t'}) x0_pred + sqrt(1 - abar_{t'} - sigma^2) eps + sigma z``.
-    ``t'`` is the next visited step (``t - 1`` over all T steps); ``abar``: the schedule's alpha_bars.
+    ``t'`` is the next visited step (``t - 1`` over all T steps); ``abar``: the schedule's alpha_bars;
+    ``guided``: :func:`guidance_text` of a class-conditional run, added to the note.
     """
     if f.t <= 0:
         return ("<b>x<sub>0</sub></b> is the final sample: the last step returned the mean, "
@@ -487,4 +501,6 @@ def update_formula(f: Frame, kind: str, abar=None) -> str:
               f" + {_c(f.sigma, C_Z)}&middot;z")
         note = ("DDPM: the mean of q(x<sub>t&minus;1</sub> | x<sub>t</sub>, x<sub>0</sub>) with "
                 "x<sub>0</sub> predicted, plus σ<sub>t</sub>&thinsp;z, z ~ N(0, I)")
+    if guided:
+        note += f"; {guided}"
     return f"{eq}<br><span style='color:#555'>{note}</span>"

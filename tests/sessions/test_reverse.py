@@ -256,3 +256,13 @@ def test_original_title_and_caption_agree():
     title, caption = reverse.original_labels(16, 600)
     assert "clean" in title and "clean" in caption and "x<sub>0</sub>" in title
     assert "noised to" not in title and "t = 600" in caption and "16 px" in title
+
+
+def test_a_guided_runs_formula_says_how_epsilon_is_made():
+    from diffusion_gui.models.conditioning import ClassInfo
+    from diffusion_gui.sessions.reverse import guidance_text
+    info = ClassInfo(("zero", "one"), 2, 0.15)
+    assert guidance_text(SamplingParams(class_label="1", guidance=3.0), None) == ""
+    text = guidance_text(SamplingParams(class_label="1", guidance=3.0), info)
+    assert "<b>3</b>" in text and "class one" in text
+    assert "unconditional" in guidance_text(SamplingParams(class_label="any"), info)

@@ -43,7 +43,9 @@ class GuidanceBox(QGroupBox):
         self.model = None
         self.jobs = JobSlot(memory_hint="measure with fewer samples")
         self.rows: list = []
+        self._wanted = "all"            # the stored choice, kept while a model lacks it
         self.class_combo = QComboBox()
+        self.class_combo.activated.connect(lambda _: setattr(self, "_wanted", self.class_combo.currentData()))
         self.class_combo.setToolTip("What each sample asks for: one class, every class in turn "
                                     "(sample k gets class k mod N), or no class (unconditional)")
         self.w_spin = QDoubleSpinBox()
@@ -86,7 +88,6 @@ class GuidanceBox(QGroupBox):
         if model is self.model and model is not None:
             return
         self.jobs.retire()
-        previous = self.class_choice()
         self.model = model
         info = getattr(model, "classes", None)
         self.class_combo.blockSignals(True)
@@ -97,7 +98,7 @@ class GuidanceBox(QGroupBox):
             self.class_combo.addItem(f"all ({', '.join(info.names[:3])}, …)", "all")
             for k, name in enumerate(info.names):
                 self.class_combo.addItem(name, str(k))
-            self.class_combo.setCurrentIndex(max(0, self.class_combo.findData(previous or "all")))
+            self.class_combo.setCurrentIndex(max(0, self.class_combo.findData(self._wanted)))
         self.class_combo.blockSignals(False)
         conditional = info is not None
         self.class_combo.setEnabled(conditional)
@@ -114,15 +115,23 @@ class GuidanceBox(QGroupBox):
                               f"of labels dropped, so one network gives ε_c and ε_u.")
 
     def class_choice(self) -> str:
-        return self.class_combo.currentData() or "any"
+        """The class asked for (the stored choice while the model has no such class)."""
+        return self.class_combo.currentData() or self._wanted
 
     def set_class_choice(self, value: str):
-        i = self.class_combo.findData(str(value))
+        self._wanted = str(value)
+        i = self.class_combo.findData(self._wanted)
         if i >= 0:
             self.class_combo.setCurrentIndex(i)
 
     def guidance(self) -> float:
-        return float(self.w_spin.value()) if self.w_spin.isEnabled() else 1.0
+        """The guidance scale w (ignored for an unconditional model: see ``sampling_params``; 1
+        for a class-conditional one without a null label, which cannot be guided)."""
+        info = getattr(self.model, "classes", None)
+        return 1.0 if info is not None and not info.can_guide else float(self.w_spin.value())
+
+    def conditional(self) -> bool:
+        return getattr(self.model, "classes", None) is not None
 
     # ---------------------------------------------------------------- measuring
     def measure(self):
