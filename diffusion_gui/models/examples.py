@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["HELDOUT_FILE", "Examples", "heldout_examples", "heldout_kind", "plural", "write_heldout"]
+__all__ = ["HELDOUT_FILE", "Examples", "heldout_examples", "heldout_kind", "has_own_examples", "own_example_count", "plural",
+           "write_heldout"]
 
 HELDOUT_FILE = "heldout.npz"
 
@@ -22,10 +23,11 @@ HELDOUT_FILE = "heldout.npz"
 @dataclass(frozen=True)
 class Examples:
     """``images`` uint8 ``[N, H, W, C]``; ``kind``: a noun for one (``"digit"``, ``"emoji"``);
-    ``plural`` its plural."""
+    ``plural`` its plural; ``own``: the model's own (its ``heldout.npz``), not the fallback."""
 
     images: np.ndarray
     kind: str
+    own: bool = True
 
     @property
     def plural(self) -> str:
@@ -59,7 +61,24 @@ def heldout_examples(model) -> Examples:
             pass                                  # a damaged file: as if there were none
     from .data import digits
     x, _ = digits(int(getattr(model, "sample_size", 16)), "heldout")
-    return Examples(np.round((x[:, 0, :, :, None] + 1) * 127.5).astype(np.uint8), "digit")
+    return Examples(np.round((x[:, 0, :, :, None] + 1) * 127.5).astype(np.uint8), "digit", own=False)
+
+
+def has_own_examples(model) -> bool:
+    """Whether the model ships its own held-out examples (cheap: the file is there)."""
+    return (Path(getattr(model, "source", "") or ".") / HELDOUT_FILE).is_file()
+
+
+def own_example_count(model) -> int:
+    """How many held-out examples the model ships (0: none, or a damaged file)."""
+    path = Path(getattr(model, "source", "") or ".") / HELDOUT_FILE
+    if not path.is_file():
+        return 0
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return int(z["images"].shape[0])
+    except (OSError, ValueError, KeyError):
+        return 0
 
 
 def heldout_kind(model) -> str:

@@ -153,6 +153,11 @@ def save_pipeline(unet, cfg: TrainConfig, out_dir: Path):
     if info is not None:
         from .conditioning import write_class_info
         write_class_info(out_dir, info)
+    if cfg.data == "digits" and not (out_dir / "heldout.npz").is_file():   # the model's own kind
+        from .data import digits
+        from .examples import write_heldout
+        x, _ = digits(cfg.size, "heldout")
+        write_heldout(out_dir, np.round((x.transpose(0, 2, 3, 1) + 1) * 127.5).astype(np.uint8), "digit")
 
 
 def sample_grid(unet, cfg: TrainConfig, diffusion=None, device=None):

@@ -410,7 +410,7 @@ def test_settings_round_trip(qtbot, panel, ctx, tmp_path):
     other.restore_settings(s2)
     assert other.params() == panel.params() == {
         "sampler": "ddim", "steps": 12, "eta": 0.3, "batch": 9, "seed": 1234, "clip": False,
-        "variance": None, "clip_eps": "clipped"}
+        "variance": None, "clip_eps": "clipped", "class_label": "any", "guidance": 1.0}
     bad = QSettings(str(tmp_path / "bad.ini"), QSettings.IniFormat)
     for k, v in {"sampler": "nonsense", "steps": "x", "eta": "y", "seed": "-", "batch": [1],
                  "clip": 3, "variance": "huge"}.items():
@@ -671,3 +671,81 @@ def test_f1_lists_the_reverse_shortcuts(qtbot, ctx, monkeypatch):
             "Reverse: Continue"} <= what
     assert any("Left" in r[1] for r in rows)
     win.close()
+
+
+# ------------------------------------------------------------------------------ power spectrum
+def test_spectrum_follows_the_shown_frame(qtbot, panel):
+    """The spectrum box shows the radially averaged power of the shown frame's x_t and predicted
+    x_0 (the uint8 pictures, as floats in [-1, 1]), and follows the scrubber."""
+    from diffusion_gui.core.spectrum import radial_power
+    _configure(panel, "ddim", steps=5)
+    _run_to_end(qtbot, panel)
+    frames = panel._run.traj.snapshot()
+    items = panel.spectrum.view.items
+
+    def want(u8):
+        return radial_power(u8.astype(np.float64).transpose(0, 3, 1, 2) / 127.5 - 1)[1]
+
+    for k in (0, len(frames) - 1):
+        panel.slider.setValue(k)
+        f = frames[k]
+        assert np.allclose(items["xt"].yData, np.maximum(want(f.xt), 1e-8))
+        assert np.allclose(items["x0"].yData, np.maximum(want(f.x0), 1e-8))
+        assert f"t = {f.t}" in panel.spectrum.view.readout.text()
+    # at t = T the picture is noise: flat; at t = 0 x_t is the sample itself
+    first, last = frames[0], frames[-1]
+    assert np.allclose(want(last.xt), want(last.x0))
+    flat = want(first.xt)
+    assert flat.max() / flat.min() < 4
+
+
+def test_a_class_conditional_model_gets_class_and_guidance_controls(qtbot, ctx, tiny_model):
+    panel = ReversePanel(ctx)
+    qtbot.addWidget(panel)
+    box = panel.guidance_box
+    assert not box.class_combo.isEnabled() and not box.w_spin.isEnabled()
+    assert panel.params()["class_label"] == "any"            # unconditional: no class asked
+    ctx.model = tiny_model(classes=3, timesteps=20)
+    ctx.model_changed.emit()
+    assert box.class_combo.isEnabled() and box.w_spin.isEnabled()
+    assert [box.class_combo.itemData(k) for k in range(box.class_combo.count())] == ["any", "all", "0", "1", "2"]
+    box.set_class_choice("2")
+    box.w_spin.setValue(3.0)
+    assert (panel.params()["class_label"], panel.params()["guidance"]) == ("2", 3.0)
+    _configure(panel, "ddim", steps=3, eta=0.0, batch=2, seed=0)
+    _run_to_end(qtbot, panel)
+    assert panel._run.traj.snapshot()[-1].t == 0              # the guided run went to the end
+    ctx.model = tiny_model(timesteps=20)                      # back to unconditional: the choice is kept
+    ctx.model_changed.emit()
+    assert panel.settings().class_label == "2" and panel.params()["class_label"] == "any"
+    panel.shutdown()
+
+
+def test_a_model_with_its_own_examples_denoises_one_by_default(qtbot, ctx, checkpoints, tmp_path):
+    """The demo shows the model on its own kind of data: a held-out example, unless the user
+    picks the forward panel's image, which the note says the model has never seen the like of."""
+    import shutil
+
+    from diffusion_gui.models.examples import write_heldout
+    from diffusion_gui.models.loader import load_model
+    d = shutil.copytree(checkpoints(timesteps=T), tmp_path / "own")
+    pics = np.zeros((3, 16, 16, 1), np.uint8)
+    pics[1, 4:12, 4:12] = 255                                # example #2: a white square
+    write_heldout(d, pics, "glyph")
+    p = ReversePanel(ctx)
+    qtbot.addWidget(p)
+    _set_model(ctx, load_model(str(d)))
+    assert p.denoise_source.currentData() == "example" and p.denoise_example.maximum() == 3
+    assert p.denoise_btn.isEnabled() and "Held-out glyph #1" in p.denoise_note.text()
+    p.denoise_example.setValue(2)
+    p.denoise_t.setValue(5)
+    with qtbot.waitSignal(p.run_ended, timeout=TIMEOUT):
+        p.denoise_btn.click()
+    np.testing.assert_array_equal(p._run.original, pics[1])
+    p.denoise_source.setCurrentIndex(p.denoise_source.findData("image"))
+    ctx.image = np.full((32, 32, 3), 128, np.uint8)
+    ctx.image_changed.emit()
+    assert "never seen a picture like this" in p.denoise_note.text()
+    _set_model(ctx, load_model(str(checkpoints(timesteps=T))))   # no examples of its own: the image
+    assert p.denoise_source.currentData() == "image"
+    p.shutdown()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ....sessions.reverse import Frame, original_labels, run_text, update_formula, where_text
+from ....sessions.reverse import Frame, guidance_text, original_labels, run_text, update_formula, where_text
 from ...format import ABAR, duration
 
 
@@ -21,12 +21,13 @@ class Display:
         """No taller than the images need at the views' width: the slack goes above and below
         the whole group (header, images, trajectory), which stays together.
 
-        The height is the one x_t needs in the two-column layout (x_t, pred x_0), whether or not
+        The height is the one x_t needs in the three-column layout (x_t, pred x_0, spectrum), whether or not
         the original's column is shown: a denoise run's narrower pictures hang from the top of
         the same row, so that nothing moves when the mode starts or ends."""
         img = self.xt_view.image()
         extra = self.fontMetrics().height() + 10 + self.xt_head.sizeHint().height() + 2
-        w = max(1, (self.views_box.width() - self._views_grid.horizontalSpacing()) // 2)
+        cols = 3                        # x_t, pred x_0 and the spectrum (stretch 3 each)
+        w = max(1, (self.views_box.width() - (cols - 1) * self._views_grid.horizontalSpacing()) // cols)
         if img is None:
             h = w
         else:
@@ -44,6 +45,7 @@ class Display:
             self.orig_head.setText(title)
             self.orig_view.set_caption(caption)
         self._fill_film([])
+        self.spectrum.reset()
         self._film_next = 0
         self.slider.blockSignals(True)
         self.slider.setRange(0, 0)
@@ -102,6 +104,7 @@ class Display:
         self.x0_view.set_image(x0)
         if not text:
             return
+        self.spectrum.show_frame(f)
         run = self._run
         T = run.T if run is not None else 0
         self.t_label.setText(f"t = {f.t}" + (f" / {T}" if T else ""))
@@ -115,7 +118,8 @@ class Display:
         else:
             self.numbers.setText("x<sub>0</sub>: the final sample")
         kind = run.params.sampler if run is not None else "ddpm"
-        self.formula.setText(update_formula(f, kind, run.alpha_bars if run is not None else None))
+        guided = guidance_text(run.params, getattr(run.model, "classes", None)) if run is not None else ""
+        self.formula.setText(update_formula(f, kind, run.alpha_bars if run is not None else None, guided))
 
     def _show_recorded(self, k: int):
         run = self._run

@@ -131,19 +131,30 @@ def denoise_box(p) -> QGroupBox:
     p.denoise_t = _spin(QSpinBox, 1, 1000, 1,
                         "The paper's t the image is noised to (follows the forward panel)")
     p.denoise_t.setPrefix("t = ")
+    p.denoise_source = QComboBox()
+    p.denoise_source.addItem("a held-out example", "example")
+    p.denoise_source.addItem("the forward panel's image", "image")
+    p.denoise_source.setToolTip("What to noise and denoise: a picture of the model's own kind of "
+                                "data that it never saw in training, or the forward panel's image")
+    p.denoise_example = _spin(QSpinBox, 1, 1000, 1, "Which held-out example")
+    p.denoise_example.setPrefix("# ")
     p.denoise_btn = QPushButton("Denoise")
-    p.denoise_btn.setToolTip("Noise the forward panel's image to t (at the model's size and "
-                             "channels) and run the reverse process from there")
+    p.denoise_btn.setToolTip("Noise the picture to t (at the model's size and channels) and run "
+                             "the reverse process from there")
     p.denoise_note = QLabel("")
     p.denoise_note.setWordWrap(True)
     p.denoise_note.setEnabled(False)
+    src = QHBoxLayout()
+    src.addWidget(p.denoise_source, 1)
+    src.addWidget(p.denoise_example)
     row = QHBoxLayout()
     row.addWidget(p.denoise_t, 1)
     row.addWidget(p.denoise_btn)
     lay = QVBoxLayout()
+    lay.addLayout(src)
     lay.addLayout(row)
     lay.addWidget(p.denoise_note)
-    box = QGroupBox("Denoise the forward panel's image")
+    box = QGroupBox("Denoise a picture")
     box.setLayout(lay)
     return box
 
@@ -153,7 +164,9 @@ def controls(p) -> QScrollArea:
     p.picker = ModelPicker(p.ctx)
     model_box = QGroupBox("Model")
     QVBoxLayout(model_box).addWidget(p.picker)
-    scroll, left = control_column((model_box, sampler_box(p), run_box(p), denoise_box(p)))
+    from .guidance import GuidanceBox
+    p.guidance_box = GuidanceBox(p.ctx)
+    scroll, left = control_column((model_box, sampler_box(p), p.guidance_box, run_box(p), denoise_box(p)))
     scroll.setMinimumWidth(left.sizeHint().width() + 16)
     return scroll
 
@@ -181,7 +194,8 @@ def header(p) -> QHBoxLayout:
 
 
 def image_views(p) -> QWidget:
-    """The original (denoise runs only), x_t and predicted x_0, each under its heading."""
+    """The original (denoise runs only), x_t and predicted x_0, each under its heading, and the
+    power spectrum of the two."""
     p.orig_view, p.xt_view, p.x0_view = TopView(caption=" "), TopView(caption=" "), TopView(caption=" ")
     p.xt_view.set_placeholder("Generate to watch x_T turn into images")
     p.x0_view.set_placeholder("")
@@ -205,6 +219,10 @@ def image_views(p) -> QWidget:
         grid.addWidget(h, 0, col)
         grid.addWidget(v, 1, col)
         grid.setColumnStretch(col, stretch)
+    from .spectrum import ReverseSpectrumView
+    p.spectrum = ReverseSpectrumView()
+    grid.addWidget(p.spectrum, 0, 3, 2, 1)       # the spectra of the two pictures, beside them
+    grid.setColumnStretch(3, 3)
     grid.setRowStretch(1, 1)
     p._views_grid = grid
     return p.views_box

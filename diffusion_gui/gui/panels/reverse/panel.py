@@ -96,6 +96,8 @@ class ReversePanel(Display, FilmStrip, QWidget):
         self.step_btn.clicked.connect(self.step)
         self.continue_btn.clicked.connect(self.resume)
         self.denoise_btn.clicked.connect(self.denoise)
+        self.denoise_source.currentIndexChanged.connect(self._update_buttons)
+        self.denoise_example.valueChanged.connect(self._update_buttons)
         self.slider.valueChanged.connect(self._show_recorded)
         for fr in self.film:
             fr.clicked.connect(self._film_clicked)
@@ -114,7 +116,8 @@ class ReversePanel(Display, FilmStrip, QWidget):
         return ReverseSettings(sampler=self.sampler.currentData(), steps=int(self.steps.value()),
                                eta=float(self.eta.value()), variance=self.variance.currentData(),
                                clip=self.clip.currentData(), seed=int(self.seed.value()),
-                               batch=int(self.batch.value()))
+                               batch=int(self.batch.value()), class_label=self.guidance_box.class_choice(),
+                               guidance=self.guidance_box.guidance())
 
     def apply_settings(self, s: ReverseSettings):
         for combo, value in ((self.sampler, s.sampler), (self.variance, s.variance),
@@ -124,11 +127,13 @@ class ReversePanel(Display, FilmStrip, QWidget):
         self.eta.setValue(s.eta)
         self.seed.setValue(s.seed)
         self.batch.setValue(s.batch)
+        self.guidance_box.set_class_choice(s.class_label)
+        self.guidance_box.w_spin.setValue(s.guidance)
         self._update_buttons()
 
     def params(self) -> dict:
         """The make_sampler arguments the controls describe."""
-        return self.settings().sampling_params().as_dict()
+        return self.settings().sampling_params(self.guidance_box.conditional()).as_dict()
 
     def _random_seed(self):
         import random
@@ -146,12 +151,21 @@ class ReversePanel(Display, FilmStrip, QWidget):
         self._start("generate")
 
     def denoise(self):
-        """Noise the forward panel's image to the chosen t and run the reverse process from there."""
+        """Noise the chosen picture (a held-out example of the model's data, or the forward
+        panel's image) to the chosen t and run the reverse process from there."""
         m = self.ctx.model
-        if m is None or self.ctx.image is None:
+        if m is None:
+            return
+        if self.denoise_source.currentData() == "example":
+            from ....models.examples import heldout_examples
+            ex = heldout_examples(m)
+            image = ex.images[min(int(self.denoise_example.value()), len(ex)) - 1]
+        elif self.ctx.image is not None:
+            image = self.ctx.image
+        else:
             return
         t = max(1, min(int(self.denoise_t.value()), m.num_timesteps))
-        original = prepare_original(self.ctx.image, m.sample_size, m.in_channels)
+        original = prepare_original(image, m.sample_size, m.in_channels)
         self._start("denoise", original=original, start_t=t)
 
     def step(self):
@@ -220,7 +234,7 @@ class ReversePanel(Display, FilmStrip, QWidget):
         model = self.ctx.model
         if model is None:
             return
-        run = ReverseRun(model, self.settings().sampling_params(), kind=kind, original=original,
+        run = ReverseRun(model, self.settings().sampling_params(getattr(model, "classes", None) is not None), kind=kind, original=original,
                          start_t=start_t, budget_bytes=self.budget_bytes)
         self._run = run
         self._state = "stepping" if steps else "running"
@@ -336,6 +350,8 @@ class ReversePanel(Display, FilmStrip, QWidget):
     # ================================================================ context
     def _on_model_changed(self):
         m = self.ctx.model
+        self.guidance_box.set_model(m)
+        self._denoise_default(m)
         if self._run is not None and self._state != "idle" and self._run.model is not m:
             self.stop()
         if m is not None:
@@ -348,6 +364,15 @@ class ReversePanel(Display, FilmStrip, QWidget):
         else:
             self.xt_view.set_placeholder("No model loaded: choose one on the left")
         self._update_buttons()
+
+    def _denoise_default(self, m):
+        """A model with held-out examples of its own (digits, emoji) denoises one by default, so
+        that the demo shows it on its own kind of data; any other model the forward image."""
+        from ....models.data import HELD_OUT
+        from ....models.examples import own_example_count
+        n = own_example_count(m) if m is not None else 0
+        self.denoise_example.setMaximum(max(1, n or HELD_OUT))
+        self.denoise_source.setCurrentIndex(self.denoise_source.findData("example" if n else "image"))
 
     def _on_forward_t(self, t: int):
         m = self.ctx.model
@@ -368,21 +393,31 @@ class ReversePanel(Display, FilmStrip, QWidget):
         self.step_btn.setEnabled(has_model and s in ("idle", "paused", "running"))
         self.step_btn.setText("Pause" if s == "running" else "Step")
         self.continue_btn.setEnabled(s in ("paused", "stepping", "pausing"))
-        img = self.ctx.image is not None
+        example = self.denoise_source.currentData() == "example"
+        self.denoise_example.setEnabled(example)
+        img = example or self.ctx.image is not None
         self.denoise_btn.setEnabled(has_model and img)
         self.denoise_note.setText(self._denoise_note(has_model, img))
         for a, enabled in self._actions:
             a.setEnabled(enabled())
 
     def _denoise_note(self, has_model: bool, has_image: bool) -> str:
+        from ....models.examples import has_own_examples, heldout_kind, plural
         if not has_image:
             return "Open an image in the forward panel first."
         if not has_model:
             return ""
         m, ft = self.ctx.model, self.ctx.forward_t
         extra = f" The forward panel is at t = {ft}." if ft else ""
+        own, kind = has_own_examples(m), heldout_kind(m)
+        if self.denoise_source.currentData() == "example":
+            first = (f"Held-out {kind} #{self.denoise_example.value()}: the model never saw it in training. "
+                     if own else f"A held-out {kind} (scikit-learn's): this model may never have seen one. ")
+            return f"{first}Noised with the model's schedule (T = {m.num_timesteps}).{extra}"
+        never = (f" The model was trained on {plural(kind)}: it has never seen a picture like this, "
+                 f"so expect one of its {plural(kind)} back." if own else "")
         return (f"Centre-cropped to {m.sample_size} px{', grey' if m.in_channels == 1 else ''}; "
-                f"noised with the model's schedule (T = {m.num_timesteps}).{extra}")
+                f"noised with the model's schedule (T = {m.num_timesteps}).{never}{extra}")
 
     # ================================================================ panel contract
     def actions(self) -> list[QAction]:
@@ -412,6 +447,7 @@ class ReversePanel(Display, FilmStrip, QWidget):
             self.slot.shutdown()
             self._state = "idle"
             self.picker.shutdown()
+            self.guidance_box.shutdown()
         except Exception:  # noqa: BLE001 - shutdown must not raise
             import traceback
             traceback.print_exc()
