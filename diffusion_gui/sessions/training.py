@@ -71,6 +71,8 @@ class TrainSettings:
     size: int = setting(16, choices=tuple(SIZES))
     channels: int = setting(1, choices=(1, 3))
     augment: bool = setting(True)
+    conditional: bool = setting(False)           # digits only: class labels, for guidance
+    label_dropout: float = setting(0.15, lo=0.0, hi=0.9)
     preset: str = setting("small", choices=tuple(PRESET_NOTES))
     batch: int = setting(128, lo=1, hi=1024)
     lr: float = setting(2e-3, lo=1e-5, hi=1e-1)
@@ -105,7 +107,9 @@ class TrainSettings:
                            augment=self.augment, checkpoint_every=CHECKPOINT_EVERY, seed=self.seed,
                            sample_every=self.sample_every, sample_steps=self.sample_steps,
                            sample_batch=self.sample_n, sample_seed=self.sample_seed,
-                           threads=spare_core_threads())
+                           threads=spare_core_threads(),
+                           conditional=self.conditional and self.source == "digits",
+                           label_dropout=self.label_dropout)
 
 
 def timing_key(preset: str, size: int, channels: int, batch: int) -> str:

@@ -355,3 +355,17 @@ def test_clean_up_keeps_the_current_run_when_it_is_the_apps_model(qtbot, panel, 
     assert p.runs_folder.clean() > 0 and asked == [1]
     assert not old.exists() and p._run.run_dir.is_dir()
     assert "1 run," in p.runs_folder.label.text() and not p.runs_folder.clean_btn.isEnabled()
+
+
+def test_the_class_conditional_choice_reaches_the_config(qtbot, ctx):
+    from diffusion_gui.gui.panels.train import TrainPanel
+    p = TrainPanel(ctx)
+    qtbot.addWidget(p)
+    assert not p.config().conditional
+    p.conditional.setChecked(True)
+    assert p.label_dropout.isEnabled()
+    p.label_dropout.setValue(0.2)
+    cfg = p.config()
+    assert cfg.conditional and cfg.label_dropout == pytest.approx(0.2)
+    assert p.settings().conditional
+    p.shutdown()

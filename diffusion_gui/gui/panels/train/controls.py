@@ -89,12 +89,26 @@ def _data_box(p) -> QGroupBox:
     p.augment = QCheckBox("Random ±1 px shifts")
     p.augment.setChecked(_D.augment)
     p.augment.setToolTip("Augmentation: every training image is shifted by -1, 0 or +1 px")
+    p.conditional = QCheckBox("Class-conditional (guidance)")
+    p.conditional.setChecked(_D.conditional)
+    p.conditional.setToolTip("Digits only: give the network each image's label, replaced by a "
+                             "'no class' label at the rate below, so that one network predicts "
+                             "ε(x_t, t, y) and ε(x_t, t): classifier-free guidance (Reverse panel)")
+    p.label_dropout = _spin(0.0, 0.9, _D.label_dropout, "Share of labels dropped to 'no class' "
+                            "in training (Ho & Salimans: 10-20 %)", step=0.05, decimals=2)
+    crow = QHBoxLayout()
+    crow.setContentsMargins(0, 0, 0, 0)
+    crow.addWidget(p.conditional, 1)
+    crow.addWidget(QLabel("drop"))
+    crow.addWidget(p.label_dropout)
+    p.conditional_row = QWidget()
+    p.conditional_row.setLayout(crow)
     p.data_info = QLabel("")
     p.data_info.setWordWrap(True)
     p.data_info.setEnabled(False)
     box = QGroupBox("Data")
     box.setLayout(_form(("Source", p.source), ("", p.folder_row), ("Size", p.size),
-                        ("Colour", p.channels), ("", p.augment), (p.data_info,)))
+                        ("Colour", p.channels), ("", p.augment), ("", p.conditional_row), (p.data_info,)))
     return box
 
 
@@ -218,6 +232,7 @@ def read_settings(p, folder: str, timings: str = "") -> TrainSettings:
     return TrainSettings(
         source=p.source.currentData(), folder=folder, size=int(p.size.currentData()),
         channels=int(p.channels.currentData()), augment=p.augment.isChecked(),
+        conditional=p.conditional.isChecked(), label_dropout=float(p.label_dropout.value()),
         preset=p.preset.currentData(), batch=p.batch.value(), lr=p.lr.value(),
         steps=p.steps.value(), ema=p.ema.value(), seed=p.seed.value(),
         sample_every=p.sample_every.value(), sample_steps=p.sample_steps.value(),
@@ -237,6 +252,8 @@ def apply_settings(p, s: TrainSettings) -> None:
     _pick(p.size, s.size)
     _pick(p.channels, s.channels)
     p.augment.setChecked(s.augment)
+    p.conditional.setChecked(s.conditional)
+    p.label_dropout.setValue(s.label_dropout)
     _pick(p.preset, s.preset)
     for name in ("batch", "lr", "steps", "ema", "seed", "sample_every", "sample_steps",
                  "sample_seed"):
@@ -249,3 +266,6 @@ def set_editable(p, idle: bool) -> None:
     for name in EDITABLE_WHEN_IDLE:
         getattr(p, name).setEnabled(idle)
     p.channels.setEnabled(idle and p.source.currentData() != "digits")
+    digits = p.source.currentData() == "digits"
+    p.conditional.setEnabled(idle and digits)
+    p.label_dropout.setEnabled(idle and digits and p.conditional.isChecked())

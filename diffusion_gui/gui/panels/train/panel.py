@@ -90,6 +90,7 @@ class TrainPanel(QWidget):
         self.size.currentIndexChanged.connect(self._config_changed)
         self.channels.currentIndexChanged.connect(self._config_changed)
         self.augment.toggled.connect(self._config_changed)
+        self.conditional.toggled.connect(lambda on: self.label_dropout.setEnabled(on and self._state == "idle"))
         self.preset.currentIndexChanged.connect(self._model_changed)
         self.batch.valueChanged.connect(self._model_changed)
         self.steps.valueChanged.connect(self.info.update_estimate)
@@ -126,6 +127,7 @@ class TrainPanel(QWidget):
         if digits:
             self.channels.setCurrentIndex(0)
         self.channels.setEnabled(not digits and self._state == "idle")
+        self.conditional_row.setVisible(digits)       # labels: the digits have them
         self._config_changed()
 
     def _browse(self):
