@@ -28,7 +28,8 @@ __all__ = ["ClassInfo", "read_class_info", "write_class_info", "CLASS_FILE", "la
 
 CLASS_FILE = "classes.json"
 MAX_GUIDANCE = 20.0
-CLASS_CHOICES_HELP = "a class index, 'all' (sample k gets class k mod N) or 'any' (unconditional)"
+CLASS_CHOICES_HELP = ("a class index, 'rows' (one class a row of the batch grid), 'all' (sample k "
+                      "gets class k mod N) or 'any' (unconditional)")
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,12 @@ def write_class_info(out_dir: Path, info: ClassInfo):
 
 def labels_for(info: ClassInfo | None, choice, batch: int):
     """The label of every sample, LongTensor ``[batch]``, for a class ``choice``: an index (or
-    its string), ``"all"`` (sample ``k`` gets class ``k mod N``) or ``"any"``/None (the null
-    label: unconditional). None for an unconditional model (it takes no labels)."""
+    its string), ``"rows"`` (one class a row of the square-ish batch grid that
+    ``core.images.tile`` lays out: sample ``k`` gets ``(k // ceil(sqrt(batch))) mod N``),
+    ``"all"`` (sample ``k`` gets class ``k mod N``) or ``"any"``/None (the null label:
+    unconditional). None for an unconditional model (it takes no labels)."""
+    import math
+
     import torch
     if info is None:
         if choice not in (None, "any"):
@@ -101,12 +106,14 @@ def labels_for(info: ClassInfo | None, choice, batch: int):
         return torch.full((batch,), info.null_label, dtype=torch.long)
     if choice == "all":
         return torch.arange(batch) % info.n
+    if choice == "rows":
+        return (torch.arange(batch) // max(1, math.ceil(math.sqrt(batch)))) % info.n
     try:
         k = int(choice)
     except (TypeError, ValueError):
         raise InvalidParameter("class_label", f"must be {CLASS_CHOICES_HELP}, not {choice!r}") from None
     if not 0 <= k < info.n:
-        raise InvalidParameter("class_label", f"must be in 0..{info.n - 1}, 'all' or 'any'")
+        raise InvalidParameter("class_label", f"must be in 0..{info.n - 1}, 'rows', 'all' or 'any'")
     return torch.full((batch,), k, dtype=torch.long)
 
 

@@ -74,7 +74,7 @@ class ReverseSettings:
     clip: str = setting("", choices=tuple(_CLIP))
     seed: int = setting(0, lo=0, hi=2 ** 31 - 1)
     batch: int = setting(16, lo=1, hi=MAX_BATCH)
-    class_label: str = setting("all")       # class-conditional models: "any", "all" or an index
+    class_label: str = setting("rows")      # class-conditional models: "any", "rows", "all", an index
     guidance: float = setting(2.0, lo=0.0, hi=20.0)
 
     def sampling_params(self, conditional: bool = False) -> SamplingParams:
@@ -460,7 +460,8 @@ def guidance_text(params, classes) -> str:
         return ""
     label = params.class_label
     what = ("no class (unconditional)" if label == "any" else
-            "class k mod N in sample k" if label == "all" else f"class {classes.names[int(label)]}")
+            "class k mod N in sample k" if label == "all" else "one class a row" if label == "rows"
+            else f"class {classes.names[int(label)]}")
     w = float(params.guidance) if label != "any" else 0.0
     return (f"&epsilon;<sub>&theta;</sub> = &epsilon;<sub>u</sub> + <b>{w:g}</b>&thinsp;(&epsilon;<sub>c</sub>"
             f" &minus; &epsilon;<sub>u</sub>), {what}")

@@ -708,7 +708,7 @@ def test_a_class_conditional_model_gets_class_and_guidance_controls(qtbot, ctx, 
     ctx.model = tiny_model(classes=3, timesteps=20)
     ctx.model_changed.emit()
     assert box.class_combo.isEnabled() and box.w_spin.isEnabled()
-    assert [box.class_combo.itemData(k) for k in range(box.class_combo.count())] == ["any", "all", "0", "1", "2"]
+    assert [box.class_combo.itemData(k) for k in range(box.class_combo.count())] == ["any", "rows", "all", "0", "1", "2"]
     box.set_class_choice("2")
     box.w_spin.setValue(3.0)
     assert (panel.params()["class_label"], panel.params()["guidance"]) == ("2", 3.0)

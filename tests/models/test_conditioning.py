@@ -36,6 +36,8 @@ def test_guidance_is_the_cfg_combination_of_one_doubled_call(cond):
     torch.testing.assert_close(cond(x, i), e_u)                  # plain call: unconditional
     y = labels_for(cond.classes, "all", 5)
     assert y.tolist() == [0, 1, 2, 0, 1]
+    # a 9-image batch is a 3 x 3 grid: one class a row
+    assert labels_for(cond.classes, "rows", 9).tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
 
 
 def test_the_sampler_follows_the_class_and_the_guidance(cond):
@@ -51,7 +53,7 @@ def test_the_sampler_follows_the_class_and_the_guidance(cond):
 
 
 def test_bad_choices_are_refused_with_their_names(cond, tiny_model):
-    with pytest.raises(InvalidParameter, match="class_label must be in 0..2"):
+    with pytest.raises(InvalidParameter, match="class_label must be in 0..2, 'rows'"):
         cond.conditioned(5)
     with pytest.raises(InvalidParameter, match="guidance must be in"):
         cond.conditioned(0, 50)

@@ -43,7 +43,7 @@ class GuidanceBox(QGroupBox):
         self.model = None
         self.jobs = JobSlot(memory_hint="measure with fewer samples")
         self.rows: list = []
-        self._wanted = "all"            # the stored choice, kept while a model lacks it
+        self._wanted = "rows"           # the stored choice, kept while a model lacks it
         self.class_combo = QComboBox()
         self.class_combo.activated.connect(lambda _: setattr(self, "_wanted", self.class_combo.currentData()))
         self.class_combo.setToolTip("What each sample asks for: one class, every class in turn "
@@ -95,7 +95,8 @@ class GuidanceBox(QGroupBox):
         if info is not None:
             if info.can_guide:
                 self.class_combo.addItem("any (unconditional)", "any")
-            self.class_combo.addItem(f"all ({', '.join(info.names[:3])}, …)", "all")
+            self.class_combo.addItem("one class a row", "rows")
+            self.class_combo.addItem(f"all in turn ({', '.join(info.names[:3])}, …)", "all")
             for k, name in enumerate(info.names):
                 self.class_combo.addItem(name, str(k))
             self.class_combo.setCurrentIndex(max(0, self.class_combo.findData(self._wanted)))
