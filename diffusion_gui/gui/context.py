@@ -27,6 +27,7 @@ class AppContext(QObject):
     error = Signal(str, str)            # (title, one-line message)
     status = Signal(str)
     recent_changed = Signal()
+    show_panel = Signal(str)            # a panel asks for the tab of another (a PANELS key)
 
     def __init__(self, settings: QSettings | None = None, parent=None):
         super().__init__(parent)

@@ -86,6 +86,7 @@ class MainWindow(FileDrops, QMainWindow):
         ctx.image_changed.connect(self._update_title)
         ctx.image_changed.connect(self.banner.hide)      # a good image clears an old error
         ctx.recent_changed.connect(self._rebuild_recent_menu)
+        ctx.show_panel.connect(self.show_panel)
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.tabs.currentChanged.connect(lambda _: self.statusBar().clearMessage())   # not another panel's
         self.banner.dismissed.connect(self._clear_error_status)
@@ -190,6 +191,11 @@ class MainWindow(FileDrops, QMainWindow):
         for fn in self._after_paint:
             QTimer.singleShot(0, fn)
         self._after_paint.clear()
+
+    def show_panel(self, key: str):
+        """Make the tab of panel ``key`` current (panels ask through ``ctx.show_panel``)."""
+        if key in self._keys:
+            self.tabs.setCurrentIndex(self._keys.index(key))
 
     def panel(self, key: str) -> QWidget | None:
         return self.panels.get(key)

@@ -58,8 +58,11 @@ from __future__ import annotations
 PANELS: list[tuple[str, str, str]] = [
     ("forward", "forward", "ForwardPanel"),
     ("reverse", "reverse", "ReversePanel"),
+    ("compare", "compare", "ComparePanel"),
     ("losses", "losses", "LossPanel"),
     ("kl", "kl", "KLPanel"),
+    ("lab2d", "lab2d", "Lab2DPanel"),
+    ("derivation", "derivation", "DerivationPanel"),
     ("train", "train", "TrainPanel"),
 ]
 
