@@ -12,7 +12,13 @@ Plain Python state that a panel views and a worker thread drives (no Qt):
 - :meth:`~Lab2DSession.denoiser` gives a sampler *model* for ``mlp``, ``exact`` (a mixture only)
   or ``empirical``; :meth:`~Lab2DSession.sample` is the core sampler generator itself (one
   ``StepOutput`` per step, ``x_t`` ``[B, 2]``), :meth:`~Lab2DSession.sample_points` exhausts it;
-- :meth:`~Lab2DSession.quality` and :meth:`~Lab2DSession.loss_profile`: the numbers.
+- :meth:`~Lab2DSession.quality` and :meth:`~Lab2DSession.loss_profile`: the numbers;
+- for the panel: points from a picture or text (:meth:`~Lab2DSession.set_image_points`,
+  :meth:`~Lab2DSession.set_text_points`), painting / erasing (:meth:`~Lab2DSession.paint`,
+  :meth:`~Lab2DSession.erase`) and dragging / resizing mixture components
+  (:meth:`~Lab2DSession.move_component`, :meth:`~Lab2DSession.scale_component`); the paths
+  of :mod:`.lab2d_paths` (recorded reverse runs, traced particles), the field of
+  :mod:`.lab2d_field` and the numbers of :mod:`.lab2d_numbers`.
 
 Timesteps: the paper's ``t`` (``t = 0`` data, ``t = T`` noise) in every argument named ``t``.
 """
@@ -24,10 +30,10 @@ import numpy as np
 import torch
 
 from ..core.diffusion import GaussianDiffusion
-from ..core.names import SAMPLERS, SCHEDULE_NAMES
+from ..core.names import SAMPLERS
 from ..core.sampling import run, sampler
 from ..core.schedule import NoiseSchedule
-from ..core.toy2d import DATASETS, DEFAULT_POINTS, MAX_POINTS, GaussianMixture, mixture_of, toy_data
+from ..core.toy2d import MAX_POINTS, GaussianMixture, mixture_of, toy_data
 from ..core.toy2d_metrics import (
     MixtureDenoiser,
     data_std,
@@ -39,30 +45,11 @@ from ..core.toy2d_metrics import (
 )
 from ..core.toy2d_mlp import Sampled, TrainState, train_steps
 from ..errors import InvalidParameter
-from .settings import setting
+from . import lab2d_edit as edit
+from .lab2d_settings import CUSTOM_SOURCES, DATA_CHOICES, MODELS, REVERSE_VIEWS, Lab2DSettings
 
-__all__ = ["Lab2DSettings", "Lab2DSession", "Quality", "MODELS", "DATA_CHOICES"]
-
-MODELS = ("mlp", "exact", "empirical")
-DATA_CHOICES = DATASETS + ("custom",)
-
-
-@dataclass
-class Lab2DSettings:
-    """The lab's settings (one dataclass, defaults written once)."""
-
-    data: str = setting("moons", choices=DATA_CHOICES)
-    n: int = setting(DEFAULT_POINTS, lo=1, hi=MAX_POINTS)
-    seed: int = setting(0, lo=0, hi=2 ** 31 - 1)
-    schedule: str = setting("linear", choices=SCHEDULE_NAMES)
-    timesteps: int = setting(1000, lo=2, hi=1000)
-    model: str = setting("mlp", choices=MODELS)
-    sampler: str = setting("ddpm", choices=SAMPLERS)
-    steps: int = setting(1000, lo=1, hi=1000)
-    batch: int = setting(256, lo=8, hi=4096)
-    lr: float = setting(1e-3, lo=1e-5, hi=1e-1)
-    width: int = setting(128, lo=8, hi=1024)
-    depth: int = setting(3, lo=1, hi=8)
+__all__ = ["Lab2DSettings", "Lab2DSession", "Quality", "MODELS", "DATA_CHOICES", "CUSTOM_SOURCES",
+           "REVERSE_VIEWS"]
 
 
 @dataclass
@@ -87,6 +74,7 @@ class Lab2DSession:
         self.mixture: GaussianMixture | None = None
         self.losses: list[float] = []          # one per report of train()
         self.loss_steps: list[int] = []
+        self._fresh_drawing = False
         self._set_diffusion()
         self.reset_model()
         self.set_data("moons" if self.settings.data == "custom" else self.settings.data)
@@ -117,6 +105,68 @@ class Lab2DSession:
         self.data, self.mixture = p, None
         self.settings = replace(self.settings, data="custom", n=len(p))
         return self.data
+
+    def set_image_points(self, image, n: int | None = None) -> np.ndarray:
+        """Points drawn from the dark pixels of ``image`` (uint8 ``[H, W]`` or ``[H, W, C]``,
+        e.g. the app's current image) as the data (``custom``, source ``image``)."""
+        from ..core.toy2d_points import points_from_image
+        if image is None:
+            raise InvalidParameter("image", "is needed: open an image first (File > Open)")
+        p = self.set_points(points_from_image(image, n=n or self.settings.n, seed=self.settings.seed))
+        self.settings = replace(self.settings, source="image")
+        return p
+
+    def set_text_points(self, text: str, n: int | None = None) -> np.ndarray:
+        """Points drawn from ``text`` as rendered (``custom``, source ``text``)."""
+        from ..core.toy2d_points import points_from_text
+        p = self.set_points(points_from_text(text, n=n or self.settings.n, seed=self.settings.seed))
+        self.settings = replace(self.settings, source="text", text=str(text))
+        return p
+
+    # ---------------------------------------------------------------- editing with the mouse
+    def start_drawing(self):
+        """The next :meth:`paint` replaces the data (a fresh drawing) instead of adding to it."""
+        self._fresh_drawing = True
+
+    def paint(self, at, seed=None) -> np.ndarray:
+        """Add a brush stroke of points around ``at`` ``[2]`` (the data becomes ``custom``)."""
+        base = self.data[:0] if getattr(self, "_fresh_drawing", False) else self.data
+        self._fresh_drawing = False
+        p = self.set_points(edit.spray(base, at, seed=seed))
+        self.settings = replace(self.settings, source="draw")
+        return p
+
+    def erase(self, at) -> np.ndarray:
+        """Remove the points near ``at``; the last points are never removed (data is never empty)."""
+        left = edit.erase(self.data, at)
+        if len(left) == 0 or len(left) == len(self.data):
+            return self.data
+        p = self.set_points(left)
+        self.settings = replace(self.settings, source="draw")
+        return p
+
+    def component_at(self, at) -> int | None:
+        """The mixture component under ``at`` (None: none, or the data is not a mixture)."""
+        if self.settings.data != "gmm" or self.mixture is None:
+            return None
+        return edit.nearest_component(self.mixture, at)
+
+    def move_component(self, k: int, mean) -> np.ndarray:
+        """Drag component ``k``'s mean to ``mean`` (``gmm`` data; redrawn with the same seed)."""
+        return self.set_mixture(edit.move_component(self._gmm(), k, mean))
+
+    def scale_component(self, k: int, factor: float) -> np.ndarray:
+        """Resize component ``k`` (its stds times ``factor``; e.g. the mouse wheel)."""
+        return self.set_mixture(edit.scale_component(self._gmm(), k, factor))
+
+    def set_component_std(self, k: int, std: float) -> np.ndarray:
+        """Make component ``k`` isotropic of width ``std`` (a spin box)."""
+        return self.set_mixture(edit.set_component_std(self._gmm(), k, std))
+
+    def _gmm(self) -> GaussianMixture:
+        if self.settings.data != "gmm" or self.mixture is None:
+            raise InvalidParameter("data", "must be gmm to edit its components")
+        return self.mixture
 
     def fresh(self, n: int | None = None, seed=None) -> np.ndarray:
         """A fresh draw of the current data set (the training points themselves for ``custom``)."""
@@ -278,3 +328,32 @@ class Lab2DSession:
         ref = MixtureDenoiser(self.mixture, self.diffusion) if self.mixture is not None else None
         return eps_mse_per_t(self.denoiser(kind), self.diffusion, x0, t_values, reference=ref,
                              generator=torch.Generator().manual_seed(seed))
+
+    # ---------------------------------------------------------------- paths and fields (views)
+    def forward_cloud(self, seed: int = 0):
+        """A :class:`~.lab2d_paths.ForwardCloud` snapshot (the same points as :meth:`forward`)."""
+        from .lab2d_paths import ForwardCloud
+        return ForwardCloud(self.data, self.diffusion.schedule.alpha_bars.numpy(), seed)
+
+    def forward_paths(self, k: int = 6, seed: int = 0) -> np.ndarray:
+        """``k`` particles' forward chains, float32 ``[T + 1, k, 2]`` (:func:`~.lab2d_paths.forward_paths`)."""
+        from .lab2d_paths import forward_paths
+        return forward_paths(self.data, self.diffusion, k, seed)
+
+    def reverse_run(self, kind: str | None = None, **kw):
+        """``(ReverseRun, items)``: DDPM and DDIM from one x_T (:func:`~.lab2d_paths.reverse_run`)."""
+        from .lab2d_paths import reverse_run
+        kw.setdefault("n", self.settings.particles)
+        return reverse_run(self, kind, **kw)
+
+    def trace(self, xy, t: int, kind: str | None = None, sampler_kind: str = "ddim",
+              steps: int | None = None, seed: int = 0) -> np.ndarray:
+        """One particle from ``xy`` at paper step ``t`` to 0: float32 ``[L, 2]``."""
+        from .lab2d_paths import trace_particle
+        return trace_particle(self, xy, t, kind, sampler_kind, steps, seed)
+
+    def field(self, t: int, kind: str | None = None, **kw):
+        """The denoiser's field at paper step ``t`` (:func:`~.lab2d_field.field`)."""
+        from .lab2d_field import field
+        kw.setdefault("what", self.settings.field)
+        return field(self, t, kind or self.settings.model, **kw)
