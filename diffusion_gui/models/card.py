@@ -17,7 +17,7 @@ def write_model_card(out_dir, cfg: dict, params: int, steps: int, wall_s: float,
             "200 held out (permutation seed 0)" if cfg["data"] == "digits" else f"images from {cfg['data']}")
     cond = bool(cfg.get("conditional"))
     lines = [
-        f"# {out.name}: a {'class-conditional DDPM with classifier-free guidance' if cond else 'unconditional DDPM'}",
+        f"# {out.name}: {'a class-conditional DDPM with classifier-free guidance' if cond else 'an unconditional DDPM'}",
         "",
         "Trained with `diffusion-gui train` (epsilon prediction, simple loss, linear schedule "
         "1e-4..0.02, T = %d, AdamW, EMA %.4g)." % (cfg["timesteps"], cfg["ema_decay"]),
