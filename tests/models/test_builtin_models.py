@@ -7,7 +7,7 @@ from diffusion_gui.models.registry import builtin_names
 
 
 def test_the_built_in_models_are_listed():
-    assert {"digits", "digits-cond"} <= set(builtin_names())
+    assert {"digits", "digits-cond", "emoji16"} <= set(builtin_names())
 
 
 @pytest.mark.parametrize("name", ["digits", "digits-cond"])
@@ -23,3 +23,13 @@ def test_digits_cond_is_class_conditional_with_a_null_label():
     assert m.classes.names == tuple("0123456789") and m.classes.null_label == 10 and m.classes.can_guide
     assert m.unet.config.num_class_embeds == 11
     assert load_model("digits").classes is None
+
+
+def test_the_colour_model_ships_held_out_emoji_that_the_losses_panel_scores():
+    from diffusion_gui.sessions.losses import run_label, vlb_images
+    m = load_model("emoji16")
+    assert (m.in_channels, m.sample_size, m.classes) == (3, 16, None)
+    ex = heldout_examples(m)
+    assert ex.own and ex.kind == "emoji" and ex.images.shape == (140, 16, 16, 3)
+    assert vlb_images(m, None, 4).shape == (4, 3, 16, 16)
+    assert run_label("digits", 4, 0, ex.kind) == "4 held-out emoji"
