@@ -32,6 +32,7 @@ from ... import settings_io
 from ...frame_pacer import GUI_SHARE, FramePacer
 from ...workers import JobSlot
 from . import layout
+from .denoise import denoise_default, denoise_note
 from .display import Display
 from .film import FilmStrip
 
@@ -351,7 +352,7 @@ class ReversePanel(Display, FilmStrip, QWidget):
     def _on_model_changed(self):
         m = self.ctx.model
         self.guidance_box.set_model(m)
-        self._denoise_default(m)
+        denoise_default(self, m)
         if self._run is not None and self._state != "idle" and self._run.model is not m:
             self.stop()
         if m is not None:
@@ -364,15 +365,6 @@ class ReversePanel(Display, FilmStrip, QWidget):
         else:
             self.xt_view.set_placeholder("No model loaded: choose one on the left")
         self._update_buttons()
-
-    def _denoise_default(self, m):
-        """A model with held-out examples of its own (digits, emoji) denoises one by default, so
-        that the demo shows it on its own kind of data; any other model the forward image."""
-        from ....models.data import HELD_OUT
-        from ....models.examples import own_example_count
-        n = own_example_count(m) if m is not None else 0
-        self.denoise_example.setMaximum(max(1, n or HELD_OUT))
-        self.denoise_source.setCurrentIndex(self.denoise_source.findData("example" if n else "image"))
 
     def _on_forward_t(self, t: int):
         m = self.ctx.model
@@ -397,27 +389,9 @@ class ReversePanel(Display, FilmStrip, QWidget):
         self.denoise_example.setEnabled(example)
         img = example or self.ctx.image is not None
         self.denoise_btn.setEnabled(has_model and img)
-        self.denoise_note.setText(self._denoise_note(has_model, img))
+        self.denoise_note.setText(denoise_note(self, has_model, img))
         for a, enabled in self._actions:
             a.setEnabled(enabled())
-
-    def _denoise_note(self, has_model: bool, has_image: bool) -> str:
-        from ....models.examples import has_own_examples, heldout_kind, plural
-        if not has_image:
-            return "Open an image in the forward panel first."
-        if not has_model:
-            return ""
-        m, ft = self.ctx.model, self.ctx.forward_t
-        extra = f" The forward panel is at t = {ft}." if ft else ""
-        own, kind = has_own_examples(m), heldout_kind(m)
-        if self.denoise_source.currentData() == "example":
-            first = (f"Held-out {kind} #{self.denoise_example.value()}: the model never saw it in training. "
-                     if own else f"A held-out {kind} (scikit-learn's): this model may never have seen one. ")
-            return f"{first}Noised with the model's schedule (T = {m.num_timesteps}).{extra}"
-        never = (f" The model was trained on {plural(kind)}: it has never seen a picture like this, "
-                 f"so expect one of its {plural(kind)} back." if own else "")
-        return (f"Centre-cropped to {m.sample_size} px{', grey' if m.in_channels == 1 else ''}; "
-                f"noised with the model's schedule (T = {m.num_timesteps}).{never}{extra}")
 
     # ================================================================ panel contract
     def actions(self) -> list[QAction]:

@@ -103,6 +103,7 @@ def _data_box(p) -> QGroupBox:
     crow.addWidget(p.label_dropout)
     p.conditional_row = QWidget()
     p.conditional_row.setLayout(crow)
+    p.conditional.toggled.connect(lambda on: p.label_dropout.setEnabled(on and p.conditional.isEnabled()))
     p.data_info = QLabel("")
     p.data_info.setWordWrap(True)
     p.data_info.setEnabled(False)

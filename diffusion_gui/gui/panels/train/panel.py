@@ -90,7 +90,6 @@ class TrainPanel(QWidget):
         self.size.currentIndexChanged.connect(self._config_changed)
         self.channels.currentIndexChanged.connect(self._config_changed)
         self.augment.toggled.connect(self._config_changed)
-        self.conditional.toggled.connect(lambda on: self.label_dropout.setEnabled(on and self._state == "idle"))
         self.preset.currentIndexChanged.connect(self._model_changed)
         self.batch.valueChanged.connect(self._model_changed)
         self.steps.valueChanged.connect(self.info.update_estimate)
