@@ -469,3 +469,45 @@ def test_no_band_above_the_images(panel, qtbot):
     assert top(panel.view_xt) - bottom(panel.xt_columns.head_xt) < 8
     assert top(panel.time_row) - bottom(panel.view_chain) < 60
     assert top(panel.filmstrip) + panel.filmstrip.height() < panel.height() - 20   # spare: below
+
+
+# ----------------------------------------------------------------------------- power spectrum
+def test_spectrum_tab_shows_x0_xt_and_noise_and_follows_t(panel, qtbot):
+    """The spectrum view draws the radially averaged power of x_0, x_t and the noise term at the
+    panel's t, the same numbers as a direct FFT of the float x_t (core/spectrum.py)."""
+    from diffusion_gui.core.spectrum import radial_power
+    panel.plot_tabs.setCurrentWidget(panel.spectrum)
+    qtbot.waitUntil(lambda: panel.spectrum.spectrum is not None, timeout=20000)
+    m = panel._math
+
+    def curves_at(t):
+        panel.set_t(t)
+        panel._refresh_slow()
+        items = panel.spectrum.view.items      # the data as given (getData is log10 in log mode)
+        return {k: (items[k].xData, items[k].yData) for k in ("x0", "xt", "noise")}
+
+    c = curves_at(300)
+    abar = float(m.a64[300]) ** 2
+    x0 = m.x0_chw.astype(np.float64)
+    eps = m.eps.transpose(2, 0, 1).astype(np.float64)
+    f, want = radial_power(np.sqrt(abar) * x0 + np.sqrt(1 - abar) * eps)
+    assert np.allclose(c["xt"][0], f) and np.allclose(c["xt"][1], want, rtol=1e-6)
+    assert np.allclose(c["noise"][1], (1 - abar) * radial_power(eps)[1], rtol=1e-6)
+    assert np.allclose(c["x0"][1], radial_power(x0)[1], rtol=1e-6)
+    assert "noise wins above" in panel.spectrum.view.readout.text()
+    assert panel.spectrum.view.marker.isVisible()
+    # t = 0: x_t is x_0, no noise; t = T: x_t is (nearly) the noise
+    c0 = curves_at(0)
+    assert np.allclose(c0["xt"][1], c0["x0"][1]) and not panel.spectrum.view.marker.isVisible()
+    cT = curves_at(1000)
+    assert np.allclose(cT["xt"][1], cT["noise"][1], rtol=0.05)
+
+
+def test_spectrum_is_recomputed_for_a_new_seed(panel, qtbot):
+    panel.plot_tabs.setCurrentWidget(panel.spectrum)
+    qtbot.waitUntil(lambda: panel.spectrum.spectrum is not None, timeout=20000)
+    before = panel.spectrum.spectrum
+    panel.seed_spin.setValue(panel.seed_spin.value() + 1)
+    qtbot.waitUntil(lambda: panel.spectrum.spectrum is not None and panel.spectrum.spectrum is not before,
+                    timeout=20000)
+    assert not np.allclose(before.p_eps, panel.spectrum.spectrum.p_eps)

@@ -145,6 +145,7 @@ class ForwardPanel(QWidget):
         self.plots, self.cursors, self.curves = sp.plots, sp.cursors, sp.curves
         self.overlay_checks = sp.overlay_checks
         self.hist_plot, self.hist_xt, self.hist_chain = h.plot, h.closed, h.chain
+        self.spectrum, self.plot_tabs = right.spectrum, right.tabs
         return right
 
     def _wire(self):
@@ -337,6 +338,7 @@ class ForwardPanel(QWidget):
         self._t = min(self._t, self.T)
         self._update_film()
         self.chain.start_soon()
+        self.spectrum.set_source(self._math)
         self.set_t(self._t)
         self._refresh_slow()
 
@@ -369,6 +371,7 @@ class ForwardPanel(QWidget):
         if m is not None:
             hc = c.hist[t] if c is not None and t <= c.done else np.zeros(HIST_BINS)
             self.histogram.show_densities(m.hist(t), hc)
+            self.spectrum.show_t(t, float(m.a64[t]) ** 2)
         self.filmstrip.highlight(t)
 
     def _update_film(self):
@@ -419,6 +422,7 @@ class ForwardPanel(QWidget):
         if self._closed:
             return
         self._closed = True
+        self.spectrum.shutdown()
         self.time_row.show_playing(False)
         self._plot_timer.stop()
         self.chain.shutdown()

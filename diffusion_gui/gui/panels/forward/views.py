@@ -399,18 +399,27 @@ def x0_info_html(shape_hwc, mean: float, std: float) -> str:
 
 
 class PlotsColumn(QWidget):
-    """The right column: ``schedule`` (:class:`SchedulePlots`) over ``histogram``
-    (:class:`HistogramView`)."""
+    """The right column: ``schedule`` (:class:`SchedulePlots`) over ``tabs``: the pixel
+    ``histogram`` (:class:`HistogramView`) and the power ``spectrum``
+    (:class:`~.spectrum.ForwardSpectrumView`)."""
 
     def __init__(self, T: int, parent=None):
         super().__init__(parent)
+        from PySide6.QtWidgets import QTabWidget
+
+        from .spectrum import ForwardSpectrumView
         self.schedule = SchedulePlots(T)
         self.histogram = HistogramView()
+        self.spectrum = ForwardSpectrumView()
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.histogram, "Pixel histogram")
+        self.tabs.addTab(self.spectrum, "Power spectrum")
         rv = QVBoxLayout(self)
         rv.setContentsMargins(0, 0, 0, 0)
         rv.setSpacing(4)
         rv.addWidget(self.schedule, 6)
-        rv.addWidget(self.histogram, 3)
+        rv.addWidget(self.tabs, 3)
 
 
 # ----------------------------------------------------------------------------- histogram
