@@ -1,5 +1,6 @@
 """Export: time and size of a 100-frame 256 px forward GIF and of a 1000-step 16-image reverse
-trajectory, through the code the Export dialog runs (``sessions.export_run.run_export``).
+trajectory as GIF, MP4, WebM, WebP and APNG (``--formats``), through the code the Export dialog
+runs (``sessions.export_run.run_export``).
 What it measures and how: docs/performance.md, "The Export dialog's GIFs".
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/export_gif.py [--model M] [--examples DIR]
@@ -112,6 +113,8 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=100)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--formats", default="gif,mp4,webm,webp,apng",
+                    help="formats of the reverse trajectory, compared by size with the GIF")
     ap.add_argument("--examples", default=None, help="also write the README's example GIFs here")
     args = ap.parse_args(argv)
 
@@ -147,13 +150,22 @@ def main(argv=None) -> int:
         ab = model.diffusion.schedule.alpha_bars.numpy()
         traj = TrajectorySource("Reverse: trajectory", steps, T=model.num_timesteps,
                                 alpha_bars=ab, which="both", name="reverse")
-        for n, label in ((len(steps), "GIF, every step, x_t | x0_pred, x4"),
-                         (args.frames, f"GIF, {args.frames} frames dense near t=0, x4")):
+        sizes = {}
+        for n, label in ((len(steps), "every step, x_t | x0_pred, x4"),
+                         (args.frames, f"{args.frames} frames dense near t=0, x4")):
             o = ExportOptions(n_frames=n, spacing="dense_start", which="both", caption=True,
                               scale=4, fps=30 if n > 200 else 12, hold_last_s=2.0)
-            r = timed_export(traj, o, "gif", tmp / f"rev{n}.gif")
             h, w = traj.preview(o).shape[:2]
-            describe(label, traj.count(o), (4 * h, 4 * w), r)
+            for fmt in args.formats.split(","):
+                r = timed_export(traj, o, fmt, tmp / f"rev{n}.{fmt}")
+                describe(f"{fmt.upper()}, {label}", traj.count(o), (4 * h, 4 * w), r)
+                sizes[(n, fmt)] = r["bytes"]
+                (tmp / f"rev{n}.{fmt}").unlink()
+            if (n, "gif") in sizes:
+                gif = sizes[(n, "gif")]
+                print("    bytes: " + ", ".join(
+                    f"{f} {sizes[(n, f)]:,} ({sizes[(n, f)] / gif:.3f} x GIF)"
+                    for f in args.formats.split(",")))
 
         # ------------------------------------------------------------------ README examples
         if args.examples:

@@ -14,7 +14,8 @@ from .errors import InvalidParameter, UserError
 
 #: parameter name -> how the command line spells it, where that is not ``--name``
 FLAGS = {"output": "-o", "clip_eps": "--ddim-clip-eps", "image": "IMAGE", "sub_model": "--model", "batch_size": "--batch",
-         "n_digits": "--digits", "n_frames": "--frames"}
+         "n_digits": "--digits", "n_frames": "--frames", "class_label": "--class",
+         "a": "A", "b": "B"}
 
 
 def flag(name: str) -> str:
@@ -41,17 +42,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .models.registry import DEFAULT_MODEL
-    p = _Parser(prog="diffusion-gui", description="A desktop explorer for DDPM diffusion models.")
-    model_help = f"built-in name (default {DEFAULT_MODEL}), folder or cached hub id"
-    p.add_argument("--model", default=None, help=model_help)
-    p.add_argument("--image", default=None, help="image to open in the forward panel")
-    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+def _hold_flags(p) -> None:
+    """--hold-first / --hold-last: extra frame times on the first / last frame of an animation."""
+    p.add_argument("--hold-first", type=int, default=0, metavar="N",
+                   help="keep the first frame N extra frame times (default 0)")
+    p.add_argument("--hold-last", type=int, default=None, metavar="N",
+                   help="keep the last frame N extra frame times (default: one second)")
 
-    f = sub.add_parser("forward", help="noise an image: x_t at one t (PNG) or a timeline (GIF)")
+
+def _forward_parser(sub) -> None:
+    """``forward IMAGE -o OUT``: x_t at one t, or a timeline as an animation / filmstrip / frames."""
+    f = sub.add_parser("forward", help="noise an image: x_t at one t (PNG) or a timeline (GIF, MP4, ...)")
     f.add_argument("image")
-    f.add_argument("-o", "--output", required=True, help="OUT.png, OUT.gif, or a folder for PNG frames")
+    f.add_argument("-o", "--output", required=True, help="OUT.png (x_t or a filmstrip), "
+                   "OUT.gif|.mp4|.webm|.webp|.apng, or a folder for PNG frames")
     g = f.add_mutually_exclusive_group()
     g.add_argument("--t", type=int, default=None, help="paper timestep 0..T for a single PNG")
     g.add_argument("--frames", type=int, default=None, help="frames of the timeline (default 50)")
@@ -60,8 +64,33 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--size", type=int, default=256, help="working size, long side in px (max 512)")
     f.add_argument("--fps", type=float, default=12)
+    _hold_flags(f)
     f.add_argument("--spacing", choices=["even", "dense_start"], default="dense_start")
     f.add_argument("--caption", action="store_true", help="write t and abar_t under each frame")
+
+
+def _sample_animation_flags(s) -> None:
+    """sample's --animation (alias --gif), --preview, --frames, --every, --fps, --hold-*."""
+    s.add_argument("--animation", "--gif", dest="animation", default=None, metavar="PATH",
+                   help="also write the trajectory as an animation: .gif, .mp4 (H.264), .webm "
+                        "(VP9), .webp or .apng, by extension (--gif is the old name)")
+    s.add_argument("--preview", choices=["xt", "x0", "both"], default="xt")
+    s.add_argument("--frames", type=int, default=60, help="frames of the trajectory animation")
+    s.add_argument("--every", type=int, default=None, metavar="K",
+                   help="every K-th step of the run (and the last) instead of --frames")
+    s.add_argument("--fps", type=float, default=15)
+    _hold_flags(s)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .models.registry import DEFAULT_MODEL
+    p = _Parser(prog="diffusion-gui", description="A desktop explorer for DDPM diffusion models.")
+    model_help = f"built-in name (default {DEFAULT_MODEL}), folder or cached hub id"
+    p.add_argument("--model", default=None, help=model_help)
+    p.add_argument("--image", default=None, help="image to open in the forward panel")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    _forward_parser(sub)
 
     s = sub.add_parser("sample", help="generate images with a model")
     s.add_argument("--model", dest="sub_model", default=None, metavar="MODEL", help=model_help)
@@ -77,13 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "('clipped', as improved-diffusion; diffusers' use_clipped_model_output=True) "
                         "or the network's ('raw', a stock diffusers DDIMPipeline)")
     s.add_argument("-o", "--output", required=True, help="OUT.png (grid) or OUT.npz (images uint8 [B,H,W,C])")
-    s.add_argument("--gif", default=None, help="also write the trajectory as a GIF")
-    s.add_argument("--preview", choices=["xt", "x0", "both"], default="xt")
-    s.add_argument("--frames", type=int, default=60, help="frames of the trajectory GIF")
-    s.add_argument("--fps", type=float, default=15)
+    _sample_animation_flags(s)
     s.add_argument("--size", type=int, default=None,
                    help="long side in px of the PNG grid (default about 512) and of the GIF")
     s.add_argument("--caption", action="store_true")
+    s.add_argument("--class", dest="class_label", default="any", metavar="K|rows|all|any",
+                   help="class-conditional models: class K, 'rows' (one class a row of the grid), "
+                        "'all' (sample k gets class k mod N) or 'any' (unconditional; the default)")
+    s.add_argument("--guidance", type=float, default=1.0, metavar="W",
+                   help="classifier-free guidance scale: eps_u + W (eps_c - eps_u); 0 unconditional, "
+                        "1 conditional (default)")
 
     v = sub.add_parser("vlb", help="per-timestep loss terms and the variational bound in bits/dim")
     v.add_argument("--model", dest="sub_model", default=None, metavar="MODEL", help=model_help)
@@ -113,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=0)
     t.add_argument("-o", "--output", required=True)
     t.add_argument("--resume", action="store_true")
+    t.add_argument("--conditional", action="store_true",
+                   help="class-conditional (digits' labels), for classifier-free guidance")
+    t.add_argument("--label-dropout", type=float, default=0.15,
+                   help="conditional: share of labels replaced by 'no class' (default 0.15)")
+    t.add_argument("--init-from", default="", help="start from this model's weights (a name or folder)")
 
     toy = sub.add_parser("toy", help="the 2-D lab: train, sample and score a 2-D data set")
     toy.add_argument("--data", required=True,
@@ -127,20 +164,60 @@ def build_parser() -> argparse.ArgumentParser:
     toy.add_argument("--seed", type=int, default=0)
     toy.add_argument("-o", "--output", required=True, help="POINTS.npz (samples, data: float32 [N, 2])")
     toy.add_argument("--json", action="store_true", help="print the summary as JSON")
-    toy.add_argument("--gif", default=None, help="also write the particle animation as a GIF")
+    toy.add_argument("--animation", "--gif", dest="gif", default=None, metavar="PATH",
+                     help="also write the particle animation (.gif; --gif is the old name)")
     toy.add_argument("--animate", choices=["forward", "reverse", "both"], default="both",
                      help="what the GIF shows: the forward cloud t = 0..T, the reverse run T..0, or both")
     toy.add_argument("--frames", type=int, default=60, help="frames of each part of the GIF")
     toy.add_argument("--fps", type=float, default=15)
     toy.add_argument("--size", type=int, default=None, help="GIF frame side in px (default 480)")
 
+    _reverse_commands(sub, model_help)
+
     sub.add_parser("models", help="list built-in and cached models")
     return p
 
 
+def _reverse_commands(sub, model_help: str) -> None:
+    """``compare``, ``invert`` and ``interpolate`` (diffusion_gui/commands/reverse.py)."""
+    cmp_ = sub.add_parser("compare", help="one x_T through several samplers: a grid of rows")
+    cmp_.add_argument("--model", dest="sub_model", default=None, metavar="MODEL", help=model_help)
+    cmp_.add_argument("--rows", default="ddpm,ddpm:50,ddim:50:0,ddim:10:0,ddim:50:1",
+                      help="samplers, one a row: ddpm (all T), ddpm:N (respaced), ddim:N:ETA")
+    cmp_.add_argument("--batch", type=int, default=8, help="samples a row (columns)")
+    cmp_.add_argument("--seed", type=int, default=0)
+    cmp_.add_argument("--no-clip", action="store_true", help="do not clip the predicted x_0")
+    cmp_.add_argument("-o", "--output", required=True, help="GRID.png (at t = 0) or GRID.gif (T to 0)")
+    cmp_.add_argument("--preview", choices=["xt", "x0"], default="xt", help="what the GIF shows")
+    cmp_.add_argument("--frames", type=int, default=60, help="frames of the GIF")
+    cmp_.add_argument("--fps", type=float, default=15)
+    cmp_.add_argument("--json", action="store_true", help="print each row's figures as JSON")
+
+    inv = sub.add_parser("invert", help="DDIM inversion: an image to x_T and back, error vs steps")
+    inv.add_argument("--model", dest="sub_model", default=None, metavar="MODEL", help=model_help)
+    inv.add_argument("image", nargs="?", metavar="IMAGE", help="invert this image (fitted to the model)")
+    inv.add_argument("--digits", type=int, default=None, metavar="N", help="invert N held-out digits instead")
+    inv.add_argument("--steps", default="10,50,200,1000", help="DDIM step counts, comma-separated")
+    inv.add_argument("-o", "--output", required=True,
+                     help="SHEET.png (originals and reconstructions) or TRIP.gif (x_0 -> x_T -> x_0)")
+    inv.add_argument("--frames", type=int, default=40, help="frames of the round-trip GIF")
+    inv.add_argument("--fps", type=float, default=15)
+    inv.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+    itp = sub.add_parser("interpolate", help="invert two images and decode the spherical path between")
+    itp.add_argument("--model", dest="sub_model", default=None, metavar="MODEL", help=model_help)
+    itp.add_argument("a", metavar="A", help="an image, or digit:K for held-out digit K")
+    itp.add_argument("b", metavar="B", help="an image, or digit:K for held-out digit K")
+    itp.add_argument("--steps", type=int, default=50, help="DDIM steps of the inversion and decoding")
+    itp.add_argument("--frames", type=int, default=9, help="points along the path, ends included")
+    itp.add_argument("-o", "--output", required=True, help="STRIP.png or PATH.gif")
+    itp.add_argument("--fps", type=float, default=8)
+    itp.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+
 def usage_problem(args) -> str | None:
     """What is wrong with a combination of flags that argparse cannot check, or None."""
-    if args.command == "vlb" and (args.image is None) == (args.digits is None):
+    if args.command in ("vlb", "invert") and (args.image is None) == (args.digits is None):
         return "give an IMAGE or --digits N (not both)"
     return None
 

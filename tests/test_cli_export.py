@@ -186,6 +186,6 @@ def test_sample_gif_bad_target_exits_2(tiny_model, tmp_path, capsys):
     assert not (tmp_path / "missing").exists()
     assert [p for p in os.listdir(tmp_path) if p.startswith(".")] == []   # no temporary file
     code = main(["sample", "--model", str(tiny_model), "-o", str(tmp_path / "y.png"),
-                 "--gif", str(tmp_path / "t.webp")])
+                 "--gif", str(tmp_path / "t.avi")])
     assert code == 2
     _one_line_error(capsys, "must end in .gif")

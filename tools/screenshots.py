@@ -3,7 +3,8 @@
     xvfb-run -a .venv/bin/python tools/screenshots.py [--model digits] [--out docs]
 
 Forward (astronaut, t = 250, cosine overlay), Reverse (a 1000-step DDPM run in progress and
-finished), Losses (16 held-out digits, every t), KL. PNGs are reduced to 256 colours.
+finished), Compare (grid, forks, inversion), Losses (16 held-out digits, every t), KL. PNGs are
+reduced to 256 colours.
 """
 from __future__ import annotations
 
@@ -89,6 +90,21 @@ def main(argv=None):
     rp.slider.setValue(int(rp.slider.maximum() * 0.75))
     shot("reverse-trajectory")
 
+    # Compare: the grid from one x_T, the fork curve, DDIM inversion and interpolation
+    win.tabs.setCurrentIndex(keys.index("compare"))
+    cp = win.panel("compare")
+    for mode, start in (("grid", cp.grid.start_grid), ("forks", cp.forks.start_forks),
+                        ("inversion", cp.inversion.start_inversion)):
+        cp.set_mode(mode)
+        pump()
+        page = getattr(cp, mode)
+        start()
+        pump(lambda page=page: not page.busy(), 900)
+        if mode == "inversion":
+            cp.inversion.start_interp()
+            pump(lambda page=page: not page.busy(), 900)
+        shot(f"compare-{mode}")
+
     # Losses: 16 held-out digits, every t
     win.tabs.setCurrentIndex(keys.index("losses"))
     lp = win.panel("losses")
@@ -103,6 +119,74 @@ def main(argv=None):
     # KL
     win.tabs.setCurrentIndex(keys.index("kl"))
     shot("kl")
+
+    # 2-D lab: a dragged-able mixture of 500 points, the MLP trained 45 s, DDPM vs DDIM
+    if "lab2d" in keys:
+        win.tabs.setCurrentIndex(keys.index("lab2d"))
+        lab = win.panel("lab2d")
+        pump(lab.is_ready, 120)
+
+        def select(combo, key):
+            combo.setCurrentIndex(combo.findData(key))
+
+        def lab_sample():
+            lab.sample_btn.click()
+            pump(lambda: lab.run is not None and lab.run.complete and not lab.is_sampling(), 600)
+
+        def lab_shot(name):
+            pump(lambda: not lab._overlay_job.is_running() and not lab.overlay_timer.isActive(), 60)
+            shot(name)
+
+        def launch(key, xy):
+            n = len(lab._traces)
+            lab.launch_particle(key, xy)
+            pump(lambda: len(lab._traces) > n, 60)
+
+        select(lab.data_combo, "gmm")
+        lab.n_spin.setValue(500)
+        lab.steps_spin.setValue(250)
+        lab.particles_spin.setValue(2000)
+        lab.field_check.setChecked(True)
+        lab.train_btn.click()
+        pump(lambda: False, 45)
+        lab.pause_btn.click()
+        pump(lambda: lab._train_paused, 30)
+        lab_sample()
+        lab.set_t(150)
+        lab_shot("lab2d-forward")                       # q_t contours, exact vs learned field
+        select(lab.view_combo, "ddim")
+        lab.set_t(350)
+        lab_shot("lab2d-field")
+        select(lab.view_combo, "both")
+        lab.grid_check.setChecked(True)
+        lab_sample()
+        lab.set_t(1000)
+        for key in ("ddpm", "ddim"):
+            for xy in ((2.0, 2.0), (-2.0, 1.5)):
+                launch(key, xy)
+        lab.set_t(400)
+        lab_shot("lab2d-paths")                         # DDPM vs DDIM paths, the warped grid
+        lab.grid_check.setChecked(False)
+        lab.clear_paths_btn.click()
+        lab.set_t(600)
+        launch("ddim", (0.3, -2.5))
+        lab_shot("lab2d-traced")
+        select(lab.model_combo, "empirical")
+        lab.clear_paths_btn.click()
+        lab_sample()
+        lab.set_t(0)
+        lab.compare_btn.click()
+        pump(lambda: len(lab._quality.get("bound", {})) == 2, 600)
+        lab_shot("lab2d-memorise")                      # samples on training points
+
+    # Derivation: the bound above the NLL, why condition on x_0, the KL as a weighted MSE
+    if "derivation" in keys:
+        win.tabs.setCurrentIndex(keys.index("derivation"))
+        dp = win.panel("derivation")
+        for step in ("iwae", "estimators", "kl_mse"):
+            dp.show_step(step)
+            pump(dp.is_ready, 600)
+            shot(f"derivation-{step}")
     win.close()
     return 0
 

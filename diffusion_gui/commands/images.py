@@ -9,36 +9,70 @@ from ..sessions.sampling import SamplingParams, make_sampler
 from .common import _check_gif_options, _check_output, _model, _preview, grid_scale
 from .progress import _Progress
 
+#: what ``--animation`` (``--gif``) and an animated ``-o`` accept, by extension
+ANIMATION_EXTS = (".gif", ".mp4", ".webm", ".webp", ".apng")
+
+
+def _check_animation(path, name: str = "animation") -> None:
+    if path and not str(path).lower().endswith(ANIMATION_EXTS):
+        raise InvalidParameter(name, "must end in .gif, .mp4, .webm, .webp or .apng",
+                               subject=str(path))
+
+
+def _animation_opts(args) -> dict:
+    """``fps``, ``hold_first``, ``hold_last`` for :func:`~diffusion_gui.export.write_animation`
+    from the flags; ``--hold-last`` defaults to one second (``round(fps)`` frames), as GIFs
+    always held their last frame."""
+    fps = float(args.fps)
+    hold_last = getattr(args, "hold_last", None)
+    hold_first = getattr(args, "hold_first", 0) or 0
+    for name, v in (("hold_first", hold_first), ("hold_last", hold_last)):
+        if v is not None and not 0 <= v <= 10_000:
+            raise InvalidParameter(name, "must be in 0..10000 frames")
+    return {"fps": fps, "hold_first": int(hold_first),
+            "hold_last": max(1, round(fps)) if hold_last is None else int(hold_last)}
+
 
 def cmd_sample(args, model_spec):
     """``diffusion-gui sample``: one run of :func:`make_sampler`, the final images to ``-o``;
-    with ``--gif``, the frames :func:`~diffusion_gui.export.timeline.pick_frames` picks, composed
-    by :func:`~diffusion_gui.export.frames.trajectory_frame`: the same frames as the GUI's
-    export of the same run."""
+    with ``--animation`` (``--gif``), the frames :func:`~diffusion_gui.export.timeline.pick_frames`
+    picks (or every ``--every``-th step), composed by
+    :func:`~diffusion_gui.export.frames.trajectory_frame`: the same frames as the GUI's export
+    of the same run, written by :func:`~diffusion_gui.export.write_animation`."""
 
     from ..core.images import enlarge, tile, to_uint8
-    from ..export import write_gif, write_npz, write_png
+    from ..export import write_animation, write_npz, write_png
+    from ..export.animation import select_every
     from ..export.timeline import pick_frames, trajectory_caption
     from ..sessions.reverse import model_alpha_bars
     from ..sessions.sampling import visited_timesteps
     out = Path(args.output)
     if out.suffix.lower() not in (".png", ".npz"):
         raise InvalidParameter("output", "must end in .png or .npz", subject=str(out))
-    if args.gif and not args.gif.lower().endswith(".gif"):
-        raise InvalidParameter("gif", "must end in .gif", subject=args.gif)
+    anim = args.animation
+    _check_animation(anim)
     _check_gif_options(args)
+    if args.every is not None and args.every < 1:
+        raise InvalidParameter("every", "must be at least 1")
+    anim_opts = _animation_opts(args)
     if args.size is not None and not 8 <= args.size <= 4096:
         raise InvalidParameter("size", "must be in 8..4096 px")
     params = SamplingParams(sampler=args.sampler, steps=args.steps, eta=args.eta, batch=args.batch,
                             seed=args.seed, clip=False if args.no_clip else None,
-                            variance=args.variance, clip_eps=args.clip_eps).check()
+                            variance=args.variance, clip_eps=args.clip_eps,
+                            class_label=args.class_label, guidance=args.guidance).check()
     _check_output(out)
-    if args.gif:
-        _check_output(args.gif)
+    if anim:
+        _check_output(anim)
     model = _model(model_spec)
     gen, shape = make_sampler(model, params)
     ts = visited_timesteps(model.num_timesteps, params)
-    keep = set(pick_frames(ts, args.frames, "even")) if args.gif else set()
+    if not anim:
+        keep = set()
+    elif args.every is not None:
+        keep = set(select_every(len(ts), args.every))
+    else:
+        keep = set(pick_frames(ts, args.frames, "even"))
     abar = model_alpha_bars(model)
     frames, caps = [], []
     last = None
@@ -60,10 +94,10 @@ def cmd_sample(args, model_spec):
         grid = enlarge(tile(images), grid_scale(tile(images).shape, args.size))
         write_png(grid, out)
         print(f"wrote {out} ({images.shape[0]} images in a {grid.shape[1]}x{grid.shape[0]} px grid)")
-    if args.gif:
-        write_gif(frames, args.gif, fps=args.fps, size=args.size,
-                  captions=caps if args.caption else None)
-        print(f"wrote {args.gif} ({len(frames)} frames)")
+    if anim:
+        write_animation(anim, frames, size=args.size, captions=caps if args.caption else None,
+                        **anim_opts)
+        print(f"wrote {anim} ({len(frames)} frames)")
     return 0
 
 
@@ -72,11 +106,12 @@ def cmd_sample(args, model_spec):
 def cmd_forward(args, model_spec):
     from ..core import GaussianDiffusion, NoiseSchedule
     from ..core.images import load_image
-    from ..export import export_frames, forward_frames, timeline_steps
+    from ..export import export_frames, forward_frames, timeline_steps, write_animation
     from ..sessions.forward import draw_noise
     if not 8 <= args.size <= 512:
         raise InvalidParameter("size", "must be in 8..512")
     _check_gif_options(args)
+    anim_opts = _animation_opts(args)
     _check_output(args.output)
     schedule = NoiseSchedule.from_name(args.schedule, args.timesteps)   # InvalidParameter if bad
     d = GaussianDiffusion(schedule)
@@ -96,10 +131,11 @@ def cmd_forward(args, model_spec):
     for t, frame, cap in forward_frames(x0, d, noise, ts, captions=args.caption):
         frames.append(frame)
         caps.append(cap)
-    opts = {"captions": caps} if args.caption else {}
-    if out.suffix.lower() == ".gif":
-        opts["fps"] = args.fps
-    export_frames(frames, out, **opts)
+    captions = caps if args.caption else None
+    if out.suffix.lower() in ANIMATION_EXTS:
+        write_animation(out, frames, captions=captions, **anim_opts)
+    else:
+        export_frames(frames, out, **({"captions": captions} if captions else {}))
     print(f"wrote {out} ({len(frames)} frame(s))")
     return 0
 

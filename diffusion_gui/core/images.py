@@ -136,6 +136,10 @@ def read_image(path, *, channels: str | None = None) -> Image.Image:
 
 def _over_white(im: Image.Image, mode: str) -> Image.Image:
     """Composite an image with transparency over a white background -> ``mode`` (no alpha)."""
+    if im.mode == "La":                      # premultiplied: over white is  L + (255 - A)
+        a = np.asarray(im).astype(np.int16)
+        grey = Image.fromarray(np.clip(a[..., 0] + 255 - a[..., 1], 0, 255).astype(np.uint8))
+        return grey if mode == "L" else grey.convert(mode)
     rgba = im.convert("RGBA")
     base = Image.new("RGBA", im.size, (255, 255, 255, 255))
     base.alpha_composite(rgba)
@@ -166,8 +170,10 @@ def _wide_to_L(im: Image.Image) -> Image.Image:
 
 
 def _grey_palette(im: Image.Image) -> bool:
+    """Whether every palette entry a ``P`` / ``PA`` image uses is grey."""
     pal = im.getpalette() or []
-    used = {c for _, c in (im.getcolors(256) or [])}
+    idx = im.getchannel(0) if im.mode == "PA" else im       # PA: colours are (index, alpha)
+    used = {c for _, c in (idx.getcolors(256) or [])}
     rgb = [pal[3 * k:3 * k + 3] for k in used if 3 * k + 2 < len(pal)]
     return bool(rgb) and all(r == g == b for r, g, b in rgb)
 

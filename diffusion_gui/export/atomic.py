@@ -4,12 +4,23 @@ A file is written under a temporary, hidden name in the target's own folder (so 
 ``os.replace`` is a rename on one filesystem) and renamed onto the target only once it is
 complete. On an error or a cancel the temporary file is removed and an existing target is
 left exactly as it was.
+
+A process killed mid-write (power cut, ``kill -9``) cannot remove its temporary file. The next
+:func:`atomic_path` into that folder removes **stale temporaries of our own naming**
+(:func:`remove_stale_temporaries`): hidden regular files named exactly as :func:`atomic_path`
+names them (``.<stem>-<8 hex digits>.tmp<ext>``) and not modified for :data:`STALE_AFTER_S`
+(an hour). A live writer touches its file far more often than that, so it is never one of them;
+other hidden files and anything not matching the pattern are never touched. A folder is swept at
+most once a minute per process.
 """
 from __future__ import annotations
 
 import errno
 import os
+import re
 import secrets
+import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -17,7 +28,16 @@ from typing import Iterator
 from ..errors import ExportError
 
 __all__ = ["ExportError", "Cancelled", "atomic_path", "check_target", "check_folder",
-           "export_oserror", "call_progress", "write_text_atomic"]
+           "export_oserror", "call_progress", "write_text_atomic", "remove_stale_temporaries",
+           "STALE_AFTER_S", "TEMP_NAME"]
+
+#: a temporary file older than this (seconds since its last change) is left over by a killed export
+STALE_AFTER_S = 3600.0
+#: how :func:`atomic_path` names its temporary files: ``.<stem>-<8 hex>.tmp<ext>``
+TEMP_NAME = re.compile(r"^\..+-[0-9a-f]{8}\.tmp(\.[^./\\]*)?$")
+_SWEEP_EVERY_S = 60.0
+_swept: dict[str, float] = {}
+_swept_lock = threading.Lock()
 
 
 class Cancelled(Exception):
@@ -77,6 +97,42 @@ def check_target(path) -> Path:
     return target
 
 
+def remove_stale_temporaries(folder, *, older_than_s: float = STALE_AFTER_S,
+                             now: float | None = None) -> list[Path]:
+    """Remove the temporary files of killed exports from ``folder``: regular files (not links)
+    whose name matches :data:`TEMP_NAME` and whose last change is more than ``older_than_s``
+    seconds ago. Never raises (a file that cannot be removed stays). Returns what it removed."""
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for e in entries:
+        if not TEMP_NAME.match(e.name):
+            continue
+        try:
+            st = e.stat(follow_symlinks=False)
+            if not e.is_file(follow_symlinks=False) or now - st.st_mtime <= older_than_s:
+                continue
+            os.unlink(e.path)
+            removed.append(Path(e.path))
+        except OSError:
+            continue
+    return removed
+
+
+def _sweep(folder: Path) -> None:
+    """:func:`remove_stale_temporaries` of ``folder``, at most once a minute per folder."""
+    key = os.path.abspath(folder)
+    now = time.monotonic()
+    with _swept_lock:
+        if now - _swept.get(key, -1e18) < _SWEEP_EVERY_S:
+            return
+        _swept[key] = now
+    remove_stale_temporaries(folder)
+
+
 @contextmanager
 def atomic_path(path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` when the block succeeds.
@@ -86,9 +142,11 @@ def atomic_path(path) -> Iterator[Path]:
     :class:`Cancelled` and ``KeyboardInterrupt``) the temporary file is deleted and ``path`` is
     untouched. OSErrors (disk full, permission denied, ...) become :class:`ExportError`.
     The file gets the usual permissions (``0o666`` minus the umask), not ``mkstemp``'s 0600.
+    Stale temporaries of killed exports in the folder are removed first (module docstring).
     """
     target = check_target(path)
     folder = target.parent
+    _sweep(folder)
     while True:
         tmp = folder / f".{target.stem}-{secrets.token_hex(4)}.tmp{target.suffix}"
         try:

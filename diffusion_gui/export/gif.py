@@ -2,7 +2,7 @@
 
 Timing: GIF delays are stored in hundredths of a second, and browsers slow down delays under
 20 ms, so the frame time is ``1000 / fps`` rounded to 10 ms and at least 20 ms (``fps`` <= 50).
-The last frame stays on screen ``hold_last_s`` longer.
+The first frame stays on screen ``hold_first_s`` longer, the last ``hold_last_s`` longer.
 
 Colours: grey frames are written exactly (a grey palette). RGB frames are quantised to 256
 colours with a palette of their own (``palette='adaptive'``, the default) or one palette shared
@@ -29,17 +29,22 @@ __all__ = ["write_gif", "frame_durations"]
 PALETTES = ("adaptive", "global")
 
 
-def frame_durations(n: int, fps: float = 12, hold_last_s: float = 1.0) -> list[int]:
+def frame_durations(n: int, fps: float = 12, hold_last_s: float = 1.0,
+                    hold_first_s: float = 0.0) -> list[int]:
     """Per-frame durations in ms, as written: ``1000 / fps`` rounded to 10 ms (>= 20 ms), the
-    last one ``hold_last_s`` longer (also rounded to 10 ms)."""
+    last one ``hold_last_s`` longer and the first ``hold_first_s`` longer (each rounded to
+    10 ms; one frame gets both)."""
     if not fps > 0:
         raise ValueError("fps must be positive")
     if hold_last_s < 0:
         raise ValueError("hold_last_s must be >= 0")
+    if hold_first_s < 0:
+        raise ValueError("hold_first_s must be >= 0")
     d = max(20, int(round(1000.0 / fps / 10.0)) * 10)
     out = [d] * n
     if n:
         out[-1] = d + int(round(hold_last_s * 100.0)) * 10
+        out[0] += int(round(hold_first_s * 100.0)) * 10
     return out
 
 
@@ -77,13 +82,14 @@ def _to_gif_frame(a: np.ndarray, palette: Image.Image | None) -> Image.Image:
 
 
 def write_gif(frames, path, *, fps: float = 12, loop: int | None = 0, hold_last_s: float = 1.0,
+              hold_first_s: float = 0.0,
               scale: int | None = None, size: int | None = None,
               captions: Sequence[str | None] | None = None, palette: str = "adaptive",
               progress=None) -> Path:
     """Write uint8 frames ``[H, W, C]`` (C = 1 or 3) as an animated GIF at ``path``.
 
     fps: frames per second (see the module note on rounding). loop: 0 = forever, n = n extra
-    times, None = play once. hold_last_s: extra seconds on the last frame.
+    times, None = play once. hold_last_s / hold_first_s: extra seconds on the last / first frame.
     scale: integer nearest-neighbour enlargement (crisp pixels), or size: the target length in
     px of the long side, reached by the largest integer factor that fits (at least 1); give one
     of them (default: no enlargement). captions: one string (or None) per frame, drawn in a white
@@ -100,7 +106,7 @@ def write_gif(frames, path, *, fps: float = 12, loop: int | None = 0, hold_last_
     target = check_target(path)              # fail before doing the work
     frames = as_frames(frames)
     n = len(frames)
-    durations = frame_durations(n, fps, hold_last_s)
+    durations = frame_durations(n, fps, hold_last_s, hold_first_s)
     k = _scale_for(*frames[0].shape[:2], scale, size)
     frames = compose(frames, captions, k)
     pal = _global_palette(frames) if palette == "global" and frames[0].shape[2] == 3 else None

@@ -219,7 +219,7 @@ class ExportDialog(QDialog):
 
     def set_options(self, **kw):
         """Set dialog widgets by option name: n_frames, spacing, t_range, which, image,
-        caption, scale, fps, hold_last_s, loop, width."""
+        caption, scale, fps, hold_first_s, hold_last_s, loop, width."""
         self.form.set_values(**kw)
         self.refresh_preview()
 

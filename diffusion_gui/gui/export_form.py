@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..sessions.export_settings import ExportSettings
-from ..sessions.export_sources import FORMATS, ExportOptions, ExportSource
+from ..sessions.export_sources import ANIMATED, FORMATS, ExportOptions, ExportSource
 
 __all__ = ["OptionsForm", "MAX_SIDE", "DEFAULT_MIN_SIDE"]
 
@@ -34,8 +34,9 @@ DEFAULT_MIN_SIDE = 256
 #: A filmstrip wants a few frames: this many, when more were asked for.
 FILMSTRIP_FRAMES = 8
 KIND_TEXT = {
-    "timeline": "Several frames: an animated GIF, one PNG a frame, or all of them in one "
-                "filmstrip PNG.",
+    "timeline": "Several frames: an animation (GIF; MP4 or WebM video for slides and web "
+                "pages, much smaller; lossless WebP or APNG), one PNG a frame, or all of them "
+                "in one filmstrip PNG.",
     "still": "One image, written as a PNG.",
     "plot": "The plot through pyqtgraph's exporters: a PNG picture, an SVG drawing or the CSV "
             "data.",
@@ -97,6 +98,10 @@ class OptionsForm(QWidget):
                                        suffix=" fps")
         self.hold_spin = QDoubleSpinBox(minimum=0.0, maximum=10.0, value=1.0, singleStep=0.5,
                                         decimals=1, suffix=" s")
+        self.hold_spin.setToolTip("Seconds the last frame stays on screen longer")
+        self.hold_first_spin = QDoubleSpinBox(minimum=0.0, maximum=10.0, value=0.0,
+                                              singleStep=0.5, decimals=1, suffix=" s")
+        self.hold_first_spin.setToolTip("Seconds the first frame stays on screen longer")
         self.loop_check = QCheckBox("loop", checked=True)
         self.width_spin = QSpinBox(minimum=0, maximum=8000, value=0, singleStep=100,
                                    suffix=" px")
@@ -109,7 +114,7 @@ class OptionsForm(QWidget):
 
     def _spins(self):
         return (self.frames_spin, self.t_from, self.t_to, self.fps_spin, self.hold_spin,
-                self.width_spin)
+                self.hold_first_spin, self.width_spin)
 
     def _lay_out(self):
         frames_row = _hbox(self.frames_spin, self.spaced_label)
@@ -121,8 +126,8 @@ class OptionsForm(QWidget):
         t_row.setContentsMargins(0, 0, 0, 0)
         t_row_w = QWidget()
         t_row_w.setLayout(t_row)
-        gif_row = _hbox(self.fps_spin, QLabel("hold last frame"), self.hold_spin, self.loop_check,
-                        1)
+        gif_row = _hbox(self.fps_spin, QLabel("hold first"), self.hold_first_spin,
+                        QLabel("last"), self.hold_spin, self.loop_check, 1)
         self.form = QFormLayout()
         self.form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         self.form.setLabelAlignment(Qt.AlignRight | Qt.AlignVCenter)
@@ -166,6 +171,7 @@ class OptionsForm(QWidget):
         try:
             self.fps_spin.setValue(prefs.fps)
             self.hold_spin.setValue(prefs.hold_last_s)
+            self.hold_first_spin.setValue(prefs.hold_first_s)
             self.loop_check.setChecked(prefs.loop)
             self.caption_check.setChecked(prefs.caption)
         finally:
@@ -175,6 +181,7 @@ class OptionsForm(QWidget):
         """``prefs`` with the GIF timing and caption choice as set now."""
         return replace(prefs, fps=float(self.fps_spin.value()),
                        hold_last_s=float(self.hold_spin.value()),
+                       hold_first_s=float(self.hold_first_spin.value()),
                        loop=self.loop_check.isChecked(), caption=self.caption_check.isChecked())
 
     # ---------------------------------------------------------------- the source
@@ -268,7 +275,8 @@ class OptionsForm(QWidget):
 
     def _update_format_rows(self):
         fmt = self.current_format()
-        self._set_row("gif", fmt == "gif")
+        self._set_row("gif", fmt in ANIMATED)
+        self.loop_check.setVisible(fmt in ("gif", "webp", "apng"))   # a video's player loops
         self._set_row("width", self.source is not None and self.source.kind == "plot"
                       and fmt == "png")
 
@@ -290,12 +298,13 @@ class OptionsForm(QWidget):
             scale=int(self.size_combo.currentData() or 1),
             fps=float(self.fps_spin.value()),
             hold_last_s=float(self.hold_spin.value()),
+            hold_first_s=float(self.hold_first_spin.value()),
             loop=bool(self.loop_check.isChecked()),
             width=int(self.width_spin.value()) or None)
 
     def set_values(self, **kw):
         """Set widgets by option name: n_frames, spacing, t_range, which, image, caption,
-        scale, fps, hold_last_s, loop, width (no ``changed`` signal)."""
+        scale, fps, hold_first_s, hold_last_s, loop, width (no ``changed`` signal)."""
         scale = kw.pop("scale", None)
         setters = {
             "n_frames": lambda v: self.frames_spin.setValue(int(v)),
@@ -308,6 +317,7 @@ class OptionsForm(QWidget):
             "caption": lambda v: self.caption_check.setChecked(bool(v)),
             "fps": lambda v: self.fps_spin.setValue(float(v)),
             "hold_last_s": lambda v: self.hold_spin.setValue(float(v)),
+            "hold_first_s": lambda v: self.hold_first_spin.setValue(float(v)),
             "loop": lambda v: self.loop_check.setChecked(bool(v)),
             "width": lambda v: self.width_spin.setValue(int(v or 0)),
         }

@@ -19,10 +19,11 @@ import numpy as np
 from ..export import Cancelled, ExportError
 from ..export.atomic import check_folder, check_target
 from ..export.frames import as_frames, compose
-from .export_sources import FILMSTRIP_COLUMNS, FORMATS, ExportOptions, ExportSource
+from .export_sources import ANIMATED, FILMSTRIP_COLUMNS, FORMATS, ExportOptions, ExportSource
 
 __all__ = ["validate_target", "run_export", "estimate_bytes", "describe_bytes",
-           "describe_frames", "describe_written", "filmstrip_columns", "suggest_target"]
+           "describe_frames", "describe_written", "filmstrip_columns", "suggest_target",
+           "animation_timing"]
 
 #: px between the cells of a filmstrip (as :func:`diffusion_gui.export.write_filmstrip` draws)
 FILMSTRIP_GAP = 2
@@ -97,8 +98,13 @@ def run_export(source: ExportSource, opts: ExportOptions, fmt: str, path,
     if fmt == "gif":
         from ..export import write_gif
         return write_gif(frames, target, fps=opts.fps, hold_last_s=opts.hold_last_s,
-                         loop=0 if opts.loop else None, scale=scale, captions=captions,
-                         progress=sub)
+                         hold_first_s=opts.hold_first_s, loop=0 if opts.loop else None,
+                         scale=scale, captions=captions, progress=sub)
+    if fmt in ANIMATED:
+        from ..export import write_animation
+        return write_animation(target, frames, format=fmt, **animation_timing(opts),
+                               loop=0 if opts.loop else None, scale=scale, captions=captions,
+                               progress=sub)
     if fmt == "png_sequence":
         from ..export import write_png_sequence
         return write_png_sequence(frames, target, scale=scale, captions=captions, progress=sub)
@@ -107,6 +113,49 @@ def run_export(source: ExportSource, opts: ExportOptions, fmt: str, path,
                           ncols=filmstrip_columns(len(frames)))
     sub(1, 1)
     return out
+
+
+def animation_timing(opts: ExportOptions) -> dict:
+    """``fps``, ``hold_first``, ``hold_last`` (whole frames) of
+    :func:`~diffusion_gui.export.write_animation` for the dialog's seconds."""
+    fps = float(opts.fps)
+    return {"fps": fps, "hold_first": max(0, round(opts.hold_first_s * fps)),
+            "hold_last": max(0, round(opts.hold_last_s * fps))}
+
+
+#: frames a run of neighbours :func:`_estimate_video` encodes, and x264's / libvpx's key-frame
+#: interval (an intra frame at least this often)
+_RUN, _KEY_EVERY = 4, 250
+
+
+def _estimate_video(source, opts, fmt: str, n: int, should_stop=None) -> int | None:
+    """A video's size: at the start, middle and end, one frame alone (an intra frame, ``I``) and
+    :data:`_RUN` neighbours (``I`` plus predicted frames, ``P`` each); then
+    ``I * ceil(n / 250) + P * (n - that)``. Neighbours, not frames far apart: a video stores
+    the change from one frame to the next."""
+    import tempfile
+
+    from ..export import write_animation
+    scale = max(1, int(opts.scale))
+    i_sizes, p_sizes = [], []
+    with tempfile.TemporaryDirectory() as d:
+        for start in sorted({0, max(0, n // 2 - _RUN // 2), max(0, n - _RUN)}):
+            if should_stop is not None and should_stop():
+                return None
+            got = [source.frame_at(opts, k) for k in range(start, min(n, start + _RUN))]
+            caps = [c for _, c in got] if opts.caption and any(c for _, c in got) else None
+            cells = compose(as_frames([f for f, _ in got]), caps, scale)
+            sizes = []
+            for m in (1, len(cells)):
+                p = write_animation(Path(d) / f"e{m}{FORMATS[fmt][1]}", cells[:m], fps=12,
+                                    format=fmt)
+                sizes.append(p.stat().st_size)
+            i_sizes.append(sizes[0])
+            if len(cells) > 1:
+                p_sizes.append((sizes[1] - sizes[0]) / (len(cells) - 1))
+    n_key = math.ceil(n / _KEY_EVERY)
+    p_mean = max(float(np.mean(p_sizes)), 0.0) if p_sizes else 0.0
+    return int(float(np.mean(i_sizes)) * n_key + p_mean * max(n - n_key, 0))
 
 
 def _sample_indices(n: int, k: int) -> list[int]:
@@ -118,12 +167,14 @@ def estimate_bytes(source: ExportSource, opts: ExportOptions, fmt: str, samples:
     """A guess of the size of the export in bytes: ``samples`` frames (first, middle, last)
     encoded the way the writer will encode them, extrapolated to all frames. None for plots
     (and when ``should_stop()`` turns true: a newer estimate is wanted)."""
-    if source.kind == "plot" or fmt not in ("gif", "png_sequence", "filmstrip", "png"):
+    if source.kind == "plot" or fmt not in FORMATS or fmt in ("svg", "csv"):
         return None
     from PIL import Image
     n = source.count(opts)
     if n < 1:
         return 0
+    if fmt in ("mp4", "webm"):
+        return _estimate_video(source, opts, fmt, n, should_stop)
     idx = _sample_indices(n, samples)
     got = [source.frame_at(opts, k) for k in idx]
     frames = as_frames([f for f, _ in got])
@@ -137,6 +188,9 @@ def estimate_bytes(source: ExportSource, opts: ExportOptions, fmt: str, samples:
         if fmt == "gif":
             from ..export.gif import _to_gif_frame
             _to_gif_frame(a, None).save(buf, format="GIF")
+        elif fmt == "webp":
+            Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a).convert("RGB").save(
+                buf, format="WEBP", lossless=True, quality=100, method=4)
         else:
             im = Image.fromarray(a[:, :, 0], "L") if a.shape[2] == 1 else Image.fromarray(a, "RGB")
             im.save(buf, format="PNG")
@@ -144,7 +198,7 @@ def estimate_bytes(source: ExportSource, opts: ExportOptions, fmt: str, samples:
     mean = float(np.mean(sizes))
     if fmt == "gif":
         return int(800 + n * max(mean - 800 + 30, 60))   # one header, a frame block per frame
-    if fmt == "png_sequence":
+    if fmt in ("png_sequence", "webp", "apng"):
         return int(n * mean)
     return int(math.ceil(n * mean * 1.02))                # one PNG of all the cells
 

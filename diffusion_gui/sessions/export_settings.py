@@ -18,12 +18,13 @@ GROUP = "export"
 
 @dataclass(frozen=True)
 class ExportSettings:
-    """GIF timing (frames a second, seconds the last frame is held, loop forever or play
-    once), whether captions (t and abar_t) are drawn, the last folder written to, and the format
+    """Animation timing (frames a second, seconds the first and the last frame are held, loop
+    forever or play once), whether captions (t and abar_t) are drawn, the last folder written to, and the format
     last chosen for each kind of source."""
 
     fps: float = setting(12.0, lo=1.0, hi=50.0)
     hold_last_s: float = setting(1.0, lo=0.0, hi=10.0)
+    hold_first_s: float = setting(0.0, lo=0.0, hi=10.0)
     loop: bool = setting(True)
     caption: bool = setting(True)
     folder: str | None = setting(None)

@@ -7,7 +7,8 @@ is and which options apply to it, and renders its frames on demand:
 ``label`` (str)
     Shown in the dialog's list, e.g. ``"Forward: timeline t = 0..T"``.
 ``kind``
-    ``'timeline'`` (several frames: GIF, PNG sequence or filmstrip PNG), ``'still'`` (one image:
+    ``'timeline'`` (several frames: GIF, MP4, WebM, animated WebP, APNG, PNG sequence or
+    filmstrip PNG; an APNG is written to ``.apng``, a ``.png`` is a still), ``'still'`` (one image:
     PNG) or ``'plot'`` (a pyqtgraph plot: PNG, SVG or CSV; ``diffusion_gui.gui.plot_source.PlotSource``).
 ``options`` (frozenset of :data:`OPTION_NAMES`)
     The options the dialog offers for it: ``t_range`` (paper t, from/to), ``n_frames``,
@@ -45,7 +46,7 @@ from ..export.atomic import call_progress
 from ..export.frames import as_frames
 from ..export.timeline import SPACINGS, forward_caption, forward_coefficients, forward_xt, timeline_steps
 
-__all__ = ["OPTION_NAMES", "FORMATS", "KIND_FORMATS", "ExportOptions", "ExportSource",
+__all__ = ["OPTION_NAMES", "FORMATS", "KIND_FORMATS", "ANIMATED", "ExportOptions", "ExportSource",
            "FramesSource", "TimelineSource", "ForwardTimelineSource", "TrajectorySource",
            "as_source", "as_sources", "slug", "WHICH", "FILMSTRIP_COLUMNS", "ExportError", "Cancelled"]
 
@@ -54,13 +55,19 @@ OPTION_NAMES = ("t_range", "n_frames", "spacing", "which", "image", "caption", "
 #: format key -> (label, extension); '' = a folder.
 FORMATS = {
     "gif": ("Animated GIF", ".gif"),
+    "mp4": ("MP4 video (H.264)", ".mp4"),
+    "webm": ("WebM video (VP9)", ".webm"),
+    "webp": ("Animated WebP (lossless)", ".webp"),
+    "apng": ("Animated PNG (lossless)", ".apng"),
     "png_sequence": ("PNG sequence (one file a frame, in a folder)", ""),
     "filmstrip": ("Filmstrip (one PNG)", ".png"),
     "png": ("PNG image", ".png"),
     "svg": ("SVG (vector)", ".svg"),
     "csv": ("CSV (the data)", ".csv"),
 }
-KIND_FORMATS = {"timeline": ("gif", "png_sequence", "filmstrip"), "still": ("png",),
+#: the formats that play (written by :func:`diffusion_gui.export.write_animation`)
+ANIMATED = ("gif", "mp4", "webm", "webp", "apng")
+KIND_FORMATS = {"timeline": (*ANIMATED, "png_sequence", "filmstrip"), "still": ("png",),
                 "plot": ("png", "svg", "csv")}
 WHICH = ("xt", "x0", "both")
 #: frames per row of a filmstrip, at most
@@ -75,7 +82,8 @@ class ExportOptions:
     wanted (a source may have fewer). spacing: ``'even'`` or ``'dense_start'`` (denser near
     t = 0). which: ``'xt'``, ``'x0'`` or ``'both'``. image: None for the batch grid, ``k`` for
     image ``k`` of the batch. caption: draw the caption under each frame. scale: integer
-    nearest-neighbour enlargement. fps / hold_last_s / loop: GIF timing (loop: forever or once).
+    nearest-neighbour enlargement. fps / hold_first_s / hold_last_s / loop: animation timing
+    (seconds the first / last frame stays longer; loop: forever or once, not for videos).
     width: PNG width of a plot in px (None: as on screen).
     """
 
@@ -90,6 +98,7 @@ class ExportOptions:
     hold_last_s: float = 1.0
     loop: bool = True
     width: int | None = None
+    hold_first_s: float = 0.0
 
 
 def slug(text: str, default: str = "export") -> str:

@@ -112,7 +112,7 @@ def test_gif(models, tmp_path, capsys):
 
 @pytest.mark.parametrize("args, text", [
     (["-o", "{tmp}/x.txt"], "must end in .png or .npz"),
-    (["-o", "{tmp}/x.npz", "--gif", "{tmp}/x.mp4"], "must end in .gif"),
+    (["-o", "{tmp}/x.npz", "--gif", "{tmp}/x.avi"], "must end in .gif"),
     (["-o", "{tmp}/x.npz", "--steps", "0"], "--steps must be in 1..20"),
     (["-o", "{tmp}/x.npz", "--steps", "21"], "--steps must be in 1..20"),
     (["-o", "{tmp}/x.npz", "--batch", "0"], "--batch must be in"),

@@ -178,6 +178,6 @@ def test_export_settings_defaults_bounds_and_keys():
     assert s.format_plot == "svg" and s.format_timeline == "gif" and s.folder == "/tmp"
     stored = to_raw(s)
     assert set(stored) == {"fps", "hold_last_s", "loop", "caption", "folder", "format_timeline",
-                           "format_still", "format_plot"}                  # the keys of old
+                           "format_still", "format_plot", "hold_first_s"}  # old keys + one
     assert "folder" not in to_raw(d)
     assert isinstance(Path(stored["folder"]), Path)
