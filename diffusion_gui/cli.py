@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     toy.add_argument("-o", "--output", required=True, help="POINTS.npz (samples, data: float32 [N, 2])")
     toy.add_argument("--json", action="store_true", help="print the summary as JSON")
     toy.add_argument("--animation", "--gif", dest="gif", default=None, metavar="PATH",
-                     help="also write the particle animation (.gif; --gif is the old name)")
+                     help="also write the particle animation (.gif, .mp4, .webm, .webp, .apng)")
     toy.add_argument("--animate", choices=["forward", "reverse", "both"], default="both",
                      help="what the GIF shows: the forward cloud t = 0..T, the reverse run T..0, or both")
     toy.add_argument("--frames", type=int, default=60, help="frames of each part of the GIF")

@@ -28,3 +28,15 @@ def test_toy_gif_options_are_checked_before_any_work(tmp_path, capsys):
                "--gif", str(tmp_path / "a.mp3")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "--gif" in err[0]
+
+
+def test_toy_writes_an_mp4_through_the_animation_writer(tmp_path, capsys):
+    import av
+    mp4 = tmp_path / "a.mp4"
+    rc = main(["toy", "--data", "gaussians8", "--model", "exact", "--sampler", "ddim", "--steps", "5",
+               "--n", "200", "-o", str(tmp_path / "p.npz"), "--animation", str(mp4), "--frames", "4",
+               "--size", "64", "--animate", "reverse"])
+    assert rc == 0
+    with av.open(str(mp4)) as f:
+        n = sum(1 for _ in f.decode(video=0))
+    assert n == 4 + 15                       # 4 frames, the last held one second (15 fps)

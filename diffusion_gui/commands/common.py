@@ -44,3 +44,13 @@ def _preview(so, which: str):
     from ..export.frames import trajectory_frame
     return trajectory_frame(None if which == "x0" else to_uint8(so.x_t),
                             None if which == "xt" else to_uint8(so.x0_pred), which)
+
+
+#: what ``--animation`` (``--gif``) and an animated ``-o`` accept, by extension
+ANIMATION_EXTS = (".gif", ".mp4", ".webm", ".webp", ".apng")
+
+
+def _check_animation(path, name: str = "animation") -> None:
+    if path and not str(path).lower().endswith(ANIMATION_EXTS):
+        raise InvalidParameter(name, "must end in .gif, .mp4, .webm, .webp or .apng",
+                               subject=str(path))

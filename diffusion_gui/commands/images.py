@@ -6,17 +6,8 @@ from pathlib import Path
 
 from ..errors import InvalidParameter
 from ..sessions.sampling import SamplingParams, make_sampler
-from .common import _check_gif_options, _check_output, _model, _preview, grid_scale
+from .common import ANIMATION_EXTS, _check_animation, _check_gif_options, _check_output, _model, _preview, grid_scale
 from .progress import _Progress
-
-#: what ``--animation`` (``--gif``) and an animated ``-o`` accept, by extension
-ANIMATION_EXTS = (".gif", ".mp4", ".webm", ".webp", ".apng")
-
-
-def _check_animation(path, name: str = "animation") -> None:
-    if path and not str(path).lower().endswith(ANIMATION_EXTS):
-        raise InvalidParameter(name, "must end in .gif, .mp4, .webm, .webp or .apng",
-                               subject=str(path))
 
 
 def _animation_opts(args) -> dict:

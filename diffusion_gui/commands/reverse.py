@@ -12,27 +12,28 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidParameter
-from .common import _check_output, _model
+from .common import ANIMATION_EXTS, _check_output, _model
 from .progress import _Progress
 
 __all__ = ["cmd_compare", "cmd_invert", "cmd_interpolate"]
 
-_OUT = (".png", ".gif")
+_OUT = (".png",) + ANIMATION_EXTS
 
 
 def _out(path) -> Path:
     out = Path(path)
     if out.suffix.lower() not in _OUT:
-        raise InvalidParameter("output", "must end in .png or .gif", subject=str(out))
+        raise InvalidParameter("output", "must end in .png or an animation (.gif, .mp4, .webm, .webp, "
+                                         ".apng)", subject=str(out))
     _check_output(out)
     return out
 
 
 def _write_animation(frames, out: Path, fps: float, captions=None) -> None:
-    """The one place these commands write an animation (switch to the export package's general
-    animation writer here when it comes)."""
-    from ..export import write_gif
-    write_gif(frames, out, fps=fps, captions=captions, hold_last_s=1.5)
+    """The one place these commands write an animation (its format by the extension), holding
+    the last frame 1.5 s."""
+    from ..export import write_animation
+    write_animation(out, frames, fps=fps, captions=captions, hold_last=round(1.5 * fps))
 
 
 def _check_fps(fps):
@@ -63,7 +64,7 @@ def cmd_compare(args, model_spec):
         for item in grid.run(model):
             if isinstance(item, Tick):
                 bar.set(item.done, item.total)
-    if out.suffix.lower() == ".gif":
+    if out.suffix.lower() in ANIMATION_EXTS:
         frames, caps = grid_frames(grid, args.frames, args.preview)
         _write_animation(frames, out, args.fps, caps)
     else:
@@ -115,7 +116,7 @@ def cmd_invert(args, model_spec):
         for r in error_vs_steps(model, images, steps):
             recons.append(r)
             bar.set(len(recons))
-    if out.suffix.lower() == ".gif":
+    if out.suffix.lower() in ANIMATION_EXTS:
         frames, caps = round_trip(model, images, steps[-1], args.frames)
         _write_animation(frames, out, args.fps, caps)
     else:
@@ -156,7 +157,7 @@ def cmd_interpolate(args, model_spec):
     a, b = _one_image(model, args.a, "a"), _one_image(model, args.b, "b")
     res = interpolate(model, a, b, steps=args.steps, n_frames=args.frames)
     frames = res["frames"]
-    if out.suffix.lower() == ".gif":
+    if out.suffix.lower() in ANIMATION_EXTS:
         order = list(range(len(frames))) + list(range(len(frames) - 2, 0, -1))
         scale = max(1, 192 // frames.shape[1])
         from ..core.images import enlarge

@@ -7,7 +7,7 @@ from pathlib import Path
 from ..errors import InvalidParameter
 from ..export.timeline import pick_frames
 from ..sessions.sampling import SamplingParams, visited_timesteps
-from .common import _check_gif_options
+from .common import _check_animation, _check_gif_options
 from .progress import _Progress
 
 
@@ -35,8 +35,7 @@ def cmd_toy(args, model_spec):
     check_target(out)
     gif = getattr(args, "gif", None)
     if gif:
-        if not gif.lower().endswith(".gif"):
-            raise InvalidParameter("gif", "must end in .gif", subject=gif)
+        _check_animation(gif, "gif")
         _check_gif_options(args)
         check_target(gif)
     if args.train_steps is not None and args.train_steps < 0:
@@ -110,8 +109,9 @@ def _sample(session, kind, args, keep):
 def _write_animation(session, recorded, args) -> int:
     """The particle animation of ``--animate``: the forward cloud from t = 0 to T (one fixed
     noise), the reverse run from t = T to 0, or both in turn; one view for all frames; the
-    caption says which process and t. Written as a GIF; returns the number of frames."""
-    from ..export import write_gif
+    caption says which process and t. Written by the animation writer (GIF, MP4, WebM, WebP or
+    APNG by the extension); returns the number of frames."""
+    from ..export import write_animation
     from ..export.particles import extent_of, particle_frame
     from ..export.timeline import timeline_steps
     frames_of = []
@@ -124,5 +124,5 @@ def _write_animation(session, recorded, args) -> int:
     frames = [particle_frame(p, extent=view, size=args.size or 480, data=session.data)
               for _, _, p in frames_of]
     caps = [f"{what}  t = {t}" for what, t, _ in frames_of]
-    write_gif(frames, args.gif, fps=args.fps, captions=caps)
+    write_animation(args.gif, frames, fps=args.fps, captions=caps, hold_last=round(args.fps))
     return len(frames)
