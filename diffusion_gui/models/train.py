@@ -160,16 +160,17 @@ def save_pipeline(unet, cfg: TrainConfig, out_dir: Path):
         write_heldout(out_dir, np.round((x.transpose(0, 2, 3, 1) + 1) * 127.5).astype(np.uint8), "digit")
 
 
-def sample_grid(unet, cfg: TrainConfig, diffusion=None, device=None):
+def sample_grid(unet, cfg: TrainConfig, diffusion=None, device=None, cancelled=None):
     """uint8 ``[sample_batch, H, W, C]``: DDIM (``sample_steps`` steps, eta 0, x0 clipped) from
     ``unet`` with the fixed ``sample_seed``. The same computation as ``make_sampler(model,
     sampler="ddim", steps=cfg.sample_steps, batch=cfg.sample_batch, seed=cfg.sample_seed)`` on
-    the saved pipeline: noise is drawn on the CPU, the network runs on ``device``."""
+    the saved pipeline: noise is drawn on the CPU, the network runs on ``device``. None when
+    ``cancelled()`` turns true between two of its steps (a big grid can take minutes)."""
     import torch
 
     from ..core import GaussianDiffusion, NoiseSchedule
     from ..core.images import to_uint8
-    from ..core.sampling import run, sampler
+    from ..core.sampling import sampler
     if diffusion is None:
         diffusion = GaussianDiffusion(NoiseSchedule.from_name("linear", cfg.timesteps,
                                                               beta_start=1e-4, beta_end=0.02))
@@ -183,9 +184,13 @@ def sample_grid(unet, cfg: TrainConfig, diffusion=None, device=None):
 
     shape = (cfg.sample_batch, cfg.channels, cfg.size, cfg.size)
     g = torch.Generator().manual_seed(int(cfg.sample_seed))
-    x0 = run(sampler("ddim", model, diffusion, shape, steps=cfg.sample_steps, generator=g,
-                     clip_x0=scheduler_config(cfg)["clip_sample"]))
-    return to_uint8(x0)
+    last = None
+    for so in sampler("ddim", model, diffusion, shape, steps=cfg.sample_steps, generator=g,
+                      clip_x0=scheduler_config(cfg)["clip_sample"]):
+        if cancelled is not None and cancelled():
+            return None
+        last = so
+    return to_uint8(last.x_t)
 
 
 def time_steps(preset: str, size: int, channels: int, batch_size: int, steps: int = 3) -> float:
@@ -228,13 +233,14 @@ def spare_core_threads() -> int:
     return max(1, n - 1)
 
 
-def train(cfg: TrainConfig, accelerator=None, on_stage=None) -> Iterator[TrainMetrics]:
+def train(cfg: TrainConfig, accelerator=None, on_stage=None, cancelled=None) -> Iterator[TrainMetrics]:
     """Run (or resume) training, yielding :class:`TrainMetrics` after every step.
 
     ``on_stage(text)`` (optional, called in this generator's thread) is told what the start-up
     is doing before the first metrics arrive: ``"loading the data"``, ``"building the model"``,
     ``"resuming from the checkpoint"``, ``"taking the first step"``, ``"drawing the first
-    samples"``; then ``None`` once the first metrics are yielded.
+    samples"``; then ``None`` once the first metrics are yielded. ``cancelled()`` (optional)
+    abandons a sample grid being drawn (its metrics then carry none).
 
     The caller may stop iterating at any time; the last checkpoint is at most
     ``checkpoint_every`` steps old. Requests, sent with ``gen.send(...)`` instead of ``next``:
@@ -249,6 +255,7 @@ def train(cfg: TrainConfig, accelerator=None, on_stage=None) -> Iterator[TrainMe
     """
     stage = on_stage or (lambda text: None)
     loop = _Loop(cfg, accelerator, stage)
+    loop.cancelled = cancelled
     start_step = loop.step
     first = True
     try:
@@ -436,7 +443,8 @@ class _Loop:
                             event, grid)
 
     def samples(self):
-        return sample_grid(self.ema, self.cfg, self.diffusion, self.device) if self.main else None
+        return (sample_grid(self.ema, self.cfg, self.diffusion, self.device, getattr(self, "cancelled", None))
+                if self.main else None)
 
     def save_state(self):
         """``checkpoint/state.pt`` + ``config.json`` and the EMA pipeline (main process only)."""

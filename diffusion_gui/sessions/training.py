@@ -269,6 +269,7 @@ class TrainRun:
         self.cfg = cfg
         self.run_dir = Path(cfg.out_dir)
         self._lock = threading.Lock()
+        self._abort = threading.Event()    # abandon a sample grid being drawn (quit, a second Stop)
         self._requests: deque = deque()
         self._hist: list = []              # (step, loss) not yet handed over
         self._grids: list = []             # (step, tiled uint8 grid, bucket profile)
@@ -299,6 +300,11 @@ class TrainRun:
         with self._lock:
             self._requests.append(tuple(actions))
 
+    def abort(self):
+        """Abandon the sample grid being drawn, if any (any thread): quitting, or Stop pressed
+        again while a big final grid is drawn, does not wait for it."""
+        self._abort.set()
+
     def pending_requests(self) -> int:
         with self._lock:
             return len(self._requests)
@@ -323,7 +329,7 @@ class TrainRun:
     def make_gen(self):
         from ..models.train import train
         self._set_stage("starting")
-        gen = train(self.cfg, on_stage=self._set_stage)
+        gen = train(self.cfg, on_stage=self._set_stage, cancelled=self._abort.is_set)
         try:
             m = next(gen)
             while True:

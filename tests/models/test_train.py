@@ -183,3 +183,19 @@ def test_the_digits_are_read_without_importing_sklearn_datasets():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["1597", "200"]
+
+
+def test_a_sample_grid_is_abandoned_when_cancelled(tmp_path):
+    """A big preview grid (many DDIM steps, a large batch) can take minutes: cancelled() between
+    two of its steps abandons it, so that quitting or a second Stop never waits for it."""
+    from diffusion_gui.models.train import TrainConfig, sample_grid
+    from diffusion_gui.models.unet import build_unet
+    cfg = TrainConfig(out_dir=str(tmp_path), preset="tiny", sample_steps=50, sample_batch=2)
+    unet = build_unet("tiny", 16, 1)
+    calls = []
+
+    def cancelled():
+        calls.append(1)
+        return len(calls) >= 3
+    assert sample_grid(unet, cfg, cancelled=cancelled) is None and len(calls) == 3
+    assert sample_grid(unet, cfg, cancelled=lambda: False).shape == (2, 16, 16, 1)

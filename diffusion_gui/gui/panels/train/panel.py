@@ -181,7 +181,7 @@ class TrainPanel(QWidget):
         self.start_btn.setEnabled(idle)
         self.pause_btn.setEnabled(s == "running")
         self.resume_btn.setEnabled(s == "paused")
-        self.stop_btn.setEnabled(s in ACTIVE)
+        self.stop_btn.setEnabled(s in ACTIVE or s == "stopping")   # again: skip the final grid
         self.save_btn.setEnabled(can_save)
         self.use_btn.setEnabled(can_save)
         self.sample_now_btn.setEnabled(s in ("running", "paused"))
@@ -234,7 +234,10 @@ class TrainPanel(QWidget):
             self._train.worker.resume()
 
     def stop(self):
-        """Save the state at the current step and end the run (the worker finishes the step)."""
+        """Save the state at the current step and end the run (the worker finishes the step);
+        pressed again while stopping, abandon the final sample grid."""
+        if self._state == "stopping" and self._run is not None:
+            self._run.abort()
         if self._state not in ACTIVE or self._train.job is None:
             return
         self._run.request(("checkpoint",), ("stop",))
@@ -413,6 +416,8 @@ class TrainPanel(QWidget):
 
     def shutdown(self):
         """Stop (without saving) and join every thread of the panel. Idempotent."""
+        if self._run is not None:
+            self._run.abort()
         for slot in (self._train, self._export):
             slot.retire()
         self.info.shutdown()
