@@ -270,3 +270,14 @@ def set_editable(p, idle: bool) -> None:
     digits = p.source.currentData() == "digits"
     p.conditional.setEnabled(idle and digits)
     p.label_dropout.setEnabled(idle and digits and p.conditional.isChecked())
+
+
+def show_source(p, idle: bool) -> None:
+    """The data source changed: the folder row for a folder; grey and the class labels for the
+    digits (colour is a folder's choice, labels the digits' only)."""
+    digits = p.source.currentData() == "digits"
+    p.folder_row.setVisible(not digits)
+    if digits:
+        p.channels.setCurrentIndex(0)
+    p.channels.setEnabled(not digits and idle)
+    p.conditional_row.setVisible(digits)

@@ -27,7 +27,7 @@ from ... import settings_io
 from ...format import duration
 from ...workers import JobSlot
 from . import closing
-from .controls import apply_settings, build_controls, read_settings, set_editable
+from .controls import apply_settings, build_controls, read_settings, set_editable, show_source
 from .runs_folder import default_runs_dir
 from .setup_info import SetupInfo
 from .sources import export_sources
@@ -121,12 +121,7 @@ class TrainPanel(QWidget):
         return self.settings().config(out_dir)
 
     def _update_source(self):
-        digits = self.source.currentData() == "digits"
-        self.folder_row.setVisible(not digits)
-        if digits:
-            self.channels.setCurrentIndex(0)
-        self.channels.setEnabled(not digits and self._state == "idle")
-        self.conditional_row.setVisible(digits)       # labels: the digits have them
+        show_source(self, self._state == "idle")
         self._config_changed()
 
     def _browse(self):
