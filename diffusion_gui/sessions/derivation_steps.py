@@ -2,9 +2,28 @@
 mathtext), the panel that shows it at full size and its computation."""
 from __future__ import annotations
 
-from . import derivation_bound as b
-from . import derivation_terms as m
 from .derivation_types import Step
+
+
+def _lazy(module: str, name: str):
+    """The computation ``module.name``, imported on its first call: the step list (and the panel
+    that shows it) must not import torch on the GUI thread."""
+    def compute(*args, **kw):
+        import importlib
+        return getattr(importlib.import_module(f"{__package__}.{module}"), name)(*args, **kw)
+    compute.__name__ = name
+    return compute
+
+
+class _Module:
+    def __init__(self, module: str):
+        self.module = module
+
+    def __getattr__(self, name: str):
+        return _lazy(self.module, name)
+
+
+b, m = _Module("derivation_bound"), _Module("derivation_terms")
 
 STEPS = (
     Step("chaining", "1. Chaining = the closed form",

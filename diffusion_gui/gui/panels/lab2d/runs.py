@@ -142,6 +142,9 @@ def overlay(panel):
         return ov, contour_lines(ov.log_q) if cached_lines is None else cached_lines
 
     def done(result):
+        from shiboken6 import isValid
+        if not isValid(panel) or not isValid(panel.forward_view.density):
+            return                           # the panel went away while the overlay was computed
         ov, panel._contours = result
         panel._overlay, panel._overlay_key = ov, key
         panel.show_overlay()
