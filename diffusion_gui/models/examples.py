@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["HELDOUT_FILE", "Examples", "heldout_examples", "heldout_kind", "has_own_examples", "own_example_count", "plural",
+__all__ = ["HELDOUT_FILE", "Examples", "heldout_examples", "heldout_kind", "has_own_examples", "own_example_count", "plural", "counted",
            "write_heldout"]
 
 HELDOUT_FILE = "heldout.npz"
@@ -95,4 +95,10 @@ def heldout_kind(model) -> str:
 
 
 def plural(kind: str) -> str:
+    """The plural of a noun of ours: ``"digits"``, ``"frames"``; ``"emoji"`` stays ``"emoji"``."""
     return kind if kind.endswith(("s", "emoji")) else kind + "s"
+
+
+def counted(n: int, noun: str) -> str:
+    """``'1 digit'``, ``'2 digits'``, ``'3 emoji'``."""
+    return f"{n} {noun if n == 1 else plural(noun)}"

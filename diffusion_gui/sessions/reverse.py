@@ -401,8 +401,9 @@ def nearest_slot(keys: list[int], ts: list[int], k: int) -> int:
 
 # ------------------------------------------------------------------------------ the words
 def plural(n: int, word: str) -> str:
-    """``'1 frame'``, ``'2 frames'``."""
-    return f"{n} {word}{'' if n == 1 else 's'}"
+    """``'1 frame'``, ``'2 frames'`` (:func:`~diffusion_gui.models.examples.counted`)."""
+    from ..models.examples import counted
+    return counted(n, word)
 
 
 def steps_done(step: int, num_steps: int) -> int:
