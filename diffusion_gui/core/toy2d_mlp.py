@@ -31,14 +31,24 @@ BUCKETS = 10       # loss per t bucket: bucket b holds t in (b T / 10, (b + 1) T
 
 @contextmanager
 def one_thread():
-    """Run the block with one intra-op torch thread; restore the previous count after."""
+    """Run the block with one intra-op torch thread in the calling thread; restore its previous
+    count after. Other threads keep theirs (:func:`~diffusion_gui.core.threads.limit_this_thread`);
+    where that cannot be done, the process-wide count is changed for the block instead."""
+    from .threads import limit_this_thread
+
     before = torch.get_num_threads()
-    if before != 1:
+    if before == 1:
+        yield
+        return
+    local = limit_this_thread(1)
+    if not local:
         torch.set_num_threads(1)
     try:
         yield
     finally:
-        if before != 1:
+        if local:
+            limit_this_thread(before)
+        else:
             torch.set_num_threads(before)
 
 

@@ -35,6 +35,8 @@ def _import():
 
 
 def _done(_):
+    from ..core.threads import limit_this_thread
+    limit_this_thread(1)     # torch on the GUI thread never starts an OpenMP pool (core/threads.py)
     waiters = list(_waiters)
     _waiters.clear()
     for cb in waiters:
