@@ -37,6 +37,14 @@ def validate_target(fmt: str, path) -> Path:
     s = os.fspath(path).strip() if path is not None else ""
     if not s:
         raise ExportError("choose where to write the export")
+    try:
+        return _validate(fmt, s)
+    except OSError as e:             # a name too long for the file system, a path it refuses
+        shown = s if len(s) <= 80 else s[:40] + "..." + s[-30:]
+        raise ExportError(f"cannot export to '{shown}': {e.strerror or e}") from None
+
+
+def _validate(fmt: str, s: str) -> Path:
     p = Path(s).expanduser()
     name, ext = FORMATS[fmt]
     if fmt == "png_sequence":

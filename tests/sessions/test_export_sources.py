@@ -122,6 +122,11 @@ def test_validate_target(tmp_path):
         validate_target("png_sequence", tmp_path / "x.png")
     with pytest.raises(ExportError, match="does not exist"):
         validate_target("gif", tmp_path / "missing" / "a.gif")
+    # a name longer than the file system allows (found by benchmarks/exerciser.py): one line, no OSError
+    for fmt, name in (("png_sequence", "x" * 300), ("gif", "x" * 300 + ".gif")):
+        with pytest.raises(ExportError, match="cannot export to .*name too long") as e:
+            validate_target(fmt, tmp_path / name)
+        assert len(e.value.user_message()) < 200 and "\n" not in e.value.user_message()
 
 
 def test_legacy_tuples_become_sources():
