@@ -28,43 +28,38 @@ from functools import lru_cache
 __all__ = ["limit_this_thread", "mkl_runtime", "openmp_runtime"]
 
 
+def _setter(path: str, name: str):
+    """The C function ``int name(int)`` of the library at ``path``, or None (not there)."""
+    try:
+        fn = getattr(ctypes.CDLL(path), name)
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+    return fn
+
+
 @lru_cache(maxsize=1)
 def openmp_runtime():
-    """The OpenMP runtime torch loaded (a ``ctypes.CDLL``), or None (not Linux, no OpenMP)."""
+    """``omp_set_num_threads`` of the OpenMP runtime torch loaded, or None (not Linux, no OpenMP)."""
     try:
         with open("/proc/self/maps") as f:
             paths = {ln.split()[-1] for ln in f if "libgomp" in ln or "libiomp" in ln}
     except OSError:
         return None
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-            lib.omp_set_num_threads.argtypes = [ctypes.c_int]
-            lib.omp_get_max_threads.restype = ctypes.c_int
-            return lib
-        except (OSError, AttributeError):
-            continue
-    return None
+    return next(filter(None, (_setter(p, "omp_set_num_threads") for p in sorted(paths))), None)
 
 
 @lru_cache(maxsize=1)
 def mkl_runtime():
-    """torch's MKL (a ``ctypes.CDLL`` of ``libtorch_cpu`` exporting ``MKL_Set_Num_Threads_Local``),
-    or None (a torch built without MKL, or one that does not export it). Imports torch."""
+    """``MKL_Set_Num_Threads_Local`` of torch's MKL (exported by ``libtorch_cpu``), or None (a torch
+    built without MKL, or one that does not export it). Imports torch. (The lower-case
+    ``mkl_set_num_threads_local`` is the Fortran entry point: it takes a pointer and crashes.)"""
     import torch
 
-    for name in ("libtorch_cpu.so", "libtorch_cpu.dylib"):
-        path = os.path.join(os.path.dirname(torch.__file__), "lib", name)
-        if not os.path.exists(path):
-            continue
-        try:
-            lib = ctypes.CDLL(path)
-            lib.MKL_Set_Num_Threads_Local.argtypes = [ctypes.c_int]
-            lib.MKL_Set_Num_Threads_Local.restype = ctypes.c_int
-            return lib
-        except (OSError, AttributeError):
-            return None
-    return None
+    lib = os.path.join(os.path.dirname(torch.__file__), "lib")
+    paths = [os.path.join(lib, n) for n in ("libtorch_cpu.so", "libtorch_cpu.dylib")]
+    return next(filter(None, (_setter(p, "MKL_Set_Num_Threads_Local") for p in paths
+                              if os.path.exists(p))), None)
 
 
 def limit_this_thread(n: int = 1) -> bool:
@@ -73,12 +68,13 @@ def limit_this_thread(n: int = 1) -> bool:
     Returns False where the OpenMP runtime cannot be reached (then nothing changed)."""
     import torch
 
+    n = max(1, int(n))
     torch.get_num_threads()          # torch's lazy per-thread set-up first, or it would undo ours
-    lib = openmp_runtime()
-    if lib is None:
+    set_omp = openmp_runtime()
+    if set_omp is None:
         return False
-    lib.omp_set_num_threads(max(1, int(n)))
-    mkl = mkl_runtime()
-    if mkl is not None:
-        mkl.MKL_Set_Num_Threads_Local(max(1, int(n)))
-    return torch.get_num_threads() == max(1, int(n))
+    set_omp(n)
+    set_mkl = mkl_runtime()
+    if set_mkl is not None:
+        set_mkl(n)
+    return torch.get_num_threads() == n
