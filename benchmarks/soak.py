@@ -109,12 +109,21 @@ def describe_jobs() -> str:
     keeper = workers._keeper
     if keeper is None:
         return "no jobs"
+    import sys
+    import traceback
+    frames = sys._current_frames()
     rows = []
     for j in list(keeper.jobs):
         w = j.worker
-        rows.append(f"{j.thread.objectName()} running={j.thread.isRunning()} "
-                    f"items={w.items} cancelled={w.is_cancelled} paused={w.is_paused} "
-                    f"gen={getattr(w, '_make_gen', None)!r}")
+        gen = getattr(w, "_make_gen", None)
+        row = (f"{j.thread.objectName()} running={j.thread.isRunning()} "
+               f"items={w.items} cancelled={w.is_cancelled} paused={w.is_paused} "
+               f"gen={getattr(gen, '__module__', '?')}.{getattr(gen, '__qualname__', gen)!r}")
+        frame = frames.get(getattr(w, "thread_ident", None))
+        if frame is not None:      # where that thread is now, innermost last
+            stack = traceback.extract_stack(frame)[-8:]
+            row += "\n    " + "\n    ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno} {f.name}" for f in stack)
+        rows.append(row)
     return "; ".join(rows) or "no jobs"
 
 

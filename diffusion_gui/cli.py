@@ -150,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--label-dropout", type=float, default=0.15,
                    help="conditional: share of labels replaced by 'no class' (default 0.15)")
     t.add_argument("--init-from", default="", help="start from this model's weights (a name or folder)")
+    t.add_argument("--variance", choices=["fixed_small", "fixed_large", "learned_range"], default="fixed_small",
+                   help="the reverse variance: fixed, or learned (improved DDPM: 2C output channels)")
+    t.add_argument("--loss", choices=["simple", "hybrid"], default=None,
+                   help="simple (DDPM) or hybrid = simple + 0.001 L_vlb (default: hybrid for learned_range)")
 
     toy = sub.add_parser("toy", help="the 2-D lab: train, sample and score a 2-D data set")
     toy.add_argument("--data", required=True,
@@ -173,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     toy.add_argument("--size", type=int, default=None, help="GIF frame side in px (default 480)")
 
     _reverse_commands(sub, model_help)
+    _derive_parser(sub, model_help)
 
     sub.add_parser("models", help="list built-in and cached models")
     return p
@@ -213,6 +218,24 @@ def _reverse_commands(sub, model_help: str) -> None:
     itp.add_argument("-o", "--output", required=True, help="STRIP.png or PATH.gif")
     itp.add_argument("--fps", type=float, default=8)
     itp.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+
+def _derive_parser(sub, model_help: str) -> None:
+    """``derive``: the numbers of the Derivation panel's steps (diffusion_gui/commands/derive.py)."""
+    from .sessions.lab2d_settings import DATASETS
+    d = sub.add_parser("derive", help="the numbers of the derivation's steps, as text or JSON")
+    d.add_argument("--model", dest="sub_model", default=None, metavar="MODEL", help=model_help)
+    d.add_argument("--steps", default=None, metavar="KEY,KEY",
+                   help="steps to run (default all): chaining, iwae, estimators, telescoping, prior, "
+                        "variance, kl_mse, simple")
+    d.add_argument("--toy", default="gaussians8", choices=DATASETS,
+                   help="the 2-D data of the iwae step's 2-D model (default gaussians8)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--trajectories", type=int, default=None, metavar="N",
+                   help="image trajectories of the estimators step (default 16)")
+    d.add_argument("--lab-steps", type=int, default=None, metavar="N",
+                   help="2-D MLP training steps per objective, variance and simple steps (default 1500)")
+    d.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def usage_problem(args) -> str | None:

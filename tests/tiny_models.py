@@ -10,11 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def tiny_unet(size: int = 16, channels: int = 1, seed: int = 0, num_class_embeds: int | None = None):
+def tiny_unet(size: int = 16, channels: int = 1, seed: int = 0, num_class_embeds: int | None = None,
+              out_channels: int | None = None):
     import torch
     from diffusers import UNet2DModel
     torch.manual_seed(seed)
-    return UNet2DModel(sample_size=size, in_channels=channels, out_channels=channels,
+    return UNet2DModel(sample_size=size, in_channels=channels, out_channels=out_channels or channels,
                        block_out_channels=(8, 16), layers_per_block=1, norm_num_groups=4,
                        down_block_types=("DownBlock2D", "DownBlock2D"),
                        up_block_types=("UpBlock2D", "UpBlock2D"), num_class_embeds=num_class_embeds)
@@ -29,7 +30,9 @@ def make_checkpoint(folder, *, size: int = 16, channels: int = 1, timesteps: int
 
     from diffusion_gui.models.conditioning import ClassInfo, write_class_info
     folder = Path(folder)
-    unet = tiny_unet(size, channels, seed, None if not classes else classes + (1 if null_label else 0))
+    learned = sched.get("variance_type") == "learned_range"     # its UNet outputs 2C channels
+    unet = tiny_unet(size, channels, seed, None if not classes else classes + (1 if null_label else 0),
+                     2 * channels if learned else None)
     scheduler = DDPMScheduler(num_train_timesteps=timesteps, **sched)
     if layout == "flat":
         unet.save_pretrained(folder, safe_serialization=safe)
@@ -115,7 +118,7 @@ DAMAGES = {
                         "1 (grey) or 3 (RGB)"),
     "not_a_unet": (lambda d: edit_json(d / "config.json", _class_name="UNet2DConditionModel"),
                    "text-conditional"),
-    "learned_variance": (lambda d: edit_json(d / "scheduler_config.json",
+    "learned_variance": (lambda d: edit_json(d / "scheduler_config.json",     # C channels out
                                              variance_type="learned_range"), "variance_type"),
     "nan_weights": (_nan_weights, "NaN or infinity"),
     "truncated_weights": (_truncate, "corrupt or truncated"),

@@ -23,6 +23,9 @@ def main(argv=None):
     ap.add_argument("--model", default="digits")
     ap.add_argument("--out", default="docs")
     ap.add_argument("--size", default="1600x1000")
+    ap.add_argument("--derivation", default="iwae,estimators,kl_mse",
+                    help="the Derivation steps to shoot (comma-separated keys, or 'all')")
+    ap.add_argument("--only-derivation", action="store_true", help="skip the other panels")
     a = ap.parse_args(argv)
     from PIL import Image
     from PySide6.QtCore import QEventLoop, QSettings
@@ -65,6 +68,10 @@ def main(argv=None):
     ctx.load_model(a.model)
     pump(lambda: loaded, 120)
     win.open_image(assets_dir() / "images" / "astronaut.jpg")
+    if a.only_derivation:
+        derivation_shots(win, keys, a.derivation, pump, shot)
+        win.close()
+        return 0
 
     # Forward
     win.tabs.setCurrentIndex(keys.index("forward"))
@@ -179,16 +186,23 @@ def main(argv=None):
         pump(lambda: len(lab._quality.get("bound", {})) == 2, 600)
         lab_shot("lab2d-memorise")                      # samples on training points
 
-    # Derivation: the bound above the NLL, why condition on x_0, the KL as a weighted MSE
-    if "derivation" in keys:
-        win.tabs.setCurrentIndex(keys.index("derivation"))
-        dp = win.panel("derivation")
-        for step in ("iwae", "estimators", "kl_mse"):
-            dp.show_step(step)
-            pump(dp.is_ready, 600)
-            shot(f"derivation-{step}")
+    derivation_shots(win, keys, a.derivation, pump, shot)
     win.close()
     return 0
+
+
+def derivation_shots(win, keys, steps: str, pump, shot):
+    """The Derivation tab at each of ``steps`` (keys, comma-separated, or ``all``), once its
+    numbers are in."""
+    if "derivation" not in keys:
+        return
+    win.tabs.setCurrentIndex(keys.index("derivation"))
+    dp = win.panel("derivation")
+    wanted = dp.session.keys if steps == "all" else steps.split(",")
+    for step in wanted:
+        dp.show_step(step)
+        pump(dp.is_ready, 600)
+        shot(f"derivation-{step}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ def cmd_train(args, model_spec):
     from tqdm import tqdm
 
     from ..models.card import write_card
-    from ..models.train import TrainConfig, train
+    from ..models.train import TrainConfig, objective, train
     if args.data != "digits" and not Path(args.data).is_dir():
         raise InvalidParameter("data", f"must be 'digits' or a folder of images, not {args.data!r}")
     for name, value, lo in (("steps", args.steps, 1), ("batch_size", args.batch, 1), ("size", args.size, 8)):
@@ -25,7 +25,9 @@ def cmd_train(args, model_spec):
                       lr_schedule=args.lr_schedule,
                       checkpoint_every=args.checkpoint_every, seed=args.seed, resume=args.resume,
                       threads=args.threads, conditional=args.conditional,
-                      label_dropout=args.label_dropout, init_from=args.init_from)
+                      label_dropout=args.label_dropout, init_from=args.init_from,
+                      variance=args.variance, loss=args.loss or "")
+    objective(cfg)
     accelerator = _accelerator()
     main_proc = accelerator is None or accelerator.is_main_process
     if accelerator is not None and args.batch % accelerator.num_processes:

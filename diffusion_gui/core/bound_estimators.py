@@ -111,6 +111,18 @@ def step_terms(diffusion: GaussianDiffusion, model_output, x0, x_prev, x_t, i: i
     return plain, sum_flat(normal_kl(tmean, tlogvar, mean, logvar).expand_as(x_t))
 
 
+def vb_rows_nats(diffusion: GaussianDiffusion, model_output, x0, x_t, i) -> torch.Tensor:
+    """One term of the bound per row, nats per dimension: ``[B]`` for points ``[B, D]`` at
+    per-row indices ``i`` ``[B]``: the closed-form KL at ``i >= 1`` (``t >= 2``), the Gaussian
+    decoder ``-log p_theta(x_0 | x_1)`` at ``i == 0``. Differentiable (L_hybrid's L_vlb part)."""
+    mean, _, logvar, _ = diffusion.p_mean_variance(model_output, x_t, i)
+    tmean, _, tlogvar = diffusion.q_posterior(x0, x_t, i)
+    D = x0[0].numel()
+    kl = normal_kl(tmean, tlogvar, mean, logvar).reshape(x0.shape[0], -1).mean(1)
+    nll = -gaussian_log_prob(x0, mean, logvar) / D
+    return torch.where(i == 0, nll, kl)
+
+
 def prior_kl(diffusion: GaussianDiffusion, x0: torch.Tensor) -> torch.Tensor:
     """``L_T = KL(q(x_T | x_0) || N(0, I))`` per sample, summed over dimensions: ``[B]`` (nats)."""
     s, i = diffusion.schedule, diffusion.num_timesteps - 1
@@ -337,6 +349,8 @@ def lambda_weights(diffusion: GaussianDiffusion) -> np.ndarray:
     """``lambda_t = beta_t^2 / (2 sigma_t^2 alpha_t (1 - abar_t))``, float64 ``[T]`` (index
     ``i = t - 1``; ``sigma_t^2 = exp(model_log_variance)``): the weight of the noise MSE in
     ``L_{t-1}`` (Ho et al. 2020, eq. 12)."""
+    if diffusion.learned_variance:
+        raise ValueError("lambda_t needs a fixed variance; a learned one is per pixel")
     s = diffusion.schedule
     sig2 = torch.exp(diffusion.model_log_variance)
     return (s.betas ** 2 / (2 * sig2 * s.alphas * (1 - s.alpha_bars))).numpy()

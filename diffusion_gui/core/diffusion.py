@@ -17,7 +17,7 @@ import torch
 from .names import CLIP_EPS
 from .schedule import NoiseSchedule, extract
 
-VARIANCE_TYPES = ("fixed_small", "fixed_large")
+VARIANCE_TYPES = ("fixed_small", "fixed_large", "learned_range")
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
 
 
@@ -51,8 +51,14 @@ class GaussianDiffusion:
     """The DDPM forward process and reverse-step formulas over one :class:`NoiseSchedule`.
 
     variance: ``fixed_small`` (posterior variance beta~_t) or ``fixed_large`` (beta_t, with
-    beta~_2 at t = 1 as in improved-diffusion). prediction_type: what the network outputs,
-    ``epsilon``, ``sample`` (x_0) or ``v_prediction``. clip_range: where ``clip_x0`` clamps x_0.
+    beta~_2 at t = 1 as in improved-diffusion), or ``learned_range`` (improved DDPM, Nichol &
+    Dhariwal 2021, eq. 15): the network outputs ``2C`` channels, the prediction then ``v`` in
+    ``[-1, 1]``, and ``log sigma_t^2 = frac log beta_t + (1 - frac) log beta~_t`` with
+    ``frac = (v + 1) / 2``, per pixel (beta~_1 clipped to beta~_2, as improved-diffusion; diffusers'
+    scheduler uses ``log 1e-20`` there, which only its last, noise-free step sees).
+    ``min_log_variance`` / ``max_log_variance`` ``[T]`` are those two ends, for every type.
+    prediction_type: what the network outputs, ``epsilon``, ``sample`` (x_0) or ``v_prediction``.
+    clip_range: where ``clip_x0`` clamps x_0.
     """
 
     def __init__(self, schedule: NoiseSchedule, variance: str = "fixed_small",
@@ -66,8 +72,12 @@ class GaussianDiffusion:
         self.prediction_type = prediction_type
         self.clip_range = float(clip_range)
         s = schedule
-        # p(x_{t-1} | x_t) variance, by variance type
-        if variance == "fixed_small":
+        self.min_log_variance = s.posterior_log_variance_clipped
+        self.max_log_variance = torch.log(s.betas)
+        # p(x_{t-1} | x_t) variance, by variance type (a learned one has none fixed)
+        if variance == "learned_range":
+            self.model_variance = self.model_log_variance = None
+        elif variance == "fixed_small":
             self.model_variance = s.posterior_variance
             self.model_log_variance = s.posterior_log_variance_clipped
         else:
@@ -79,6 +89,32 @@ class GaussianDiffusion:
     @property
     def num_timesteps(self) -> int:
         return self.schedule.timesteps
+
+    @property
+    def learned_variance(self) -> bool:
+        return self.variance == "learned_range"
+
+    def split_output(self, model_output: torch.Tensor, x_t: torch.Tensor):
+        """``(prediction [B, C, ...], v [B, C, ...] or None)``: a learned-variance network's
+        ``2C`` output channels split in two (diffusers' order: the prediction first); any other
+        output is the prediction itself. A fixed-variance diffusion over a learned-variance network
+        (a sampler's variance override) keeps the prediction and drops ``v``."""
+        c = x_t.shape[1]
+        if model_output.shape[1] == 2 * c:
+            pred, v = model_output[:, :c], model_output[:, c:]
+            return (pred, v) if self.learned_variance else (pred, None)
+        if self.learned_variance:
+            raise ValueError(f"a learned_range model must output {2 * c} channels for {c}, "
+                             f"not {model_output.shape[1]}")
+        return model_output, None
+
+    def learned_log_variance(self, v: torch.Tensor, i, x_t: torch.Tensor) -> torch.Tensor:
+        """``log sigma_t^2`` ``[B, C, ...]`` of ``learned_range`` from the network's ``v``:
+        ``frac log beta_t + (1 - frac) log beta~_t``, ``frac = (v + 1) / 2``."""
+        i = _index(i, x_t)
+        frac = (v + 1) / 2
+        return (frac * extract(self.max_log_variance, i, x_t)
+                + (1 - frac) * extract(self.min_log_variance, i, x_t))
 
     # ---------------------------------------------------------------- forward process q
     def q_sample(self, x0: torch.Tensor, i, noise: torch.Tensor) -> torch.Tensor:
@@ -128,6 +164,8 @@ class GaussianDiffusion:
         """
         if clip_eps not in CLIP_EPS:
             raise ValueError(f"clip_eps must be one of {', '.join(CLIP_EPS)}, not {clip_eps!r}")
+        if model_output.shape[1] == 2 * x_t.shape[1]:
+            model_output = model_output[:, :x_t.shape[1]]     # a learned variance: not needed here
         i = _index(i, x_t)
         s = self.schedule
         if self.prediction_type == "epsilon":
@@ -152,10 +190,15 @@ class GaussianDiffusion:
         variances Python floats for an ``int`` ``i``).
 
         The mean is the posterior mean q(x_{t-1} | x_t, x0_pred) (DDPM eq. 7 with x_0 predicted).
+        A ``learned_range`` model's variance is the tensor its ``v`` channels give, per pixel.
         """
         i = _index(i, x_t)
-        x0, _ = self.x0_and_eps(model_output, x_t, i, clip_x0)
+        out, v = self.split_output(model_output, x_t)
+        x0, _ = self.x0_and_eps(out, x_t, i, clip_x0)
         mean, _, _ = self.q_posterior(x0, x_t, i)
+        if v is not None:
+            logvar = self.learned_log_variance(v, i, x_t)
+            return mean, torch.exp(logvar), logvar, x0
         var = _expand(extract(self.model_variance, i, x_t), x_t)
         logvar = _expand(extract(self.model_log_variance, i, x_t), x_t)
         return mean, var, logvar, x0
@@ -165,7 +208,11 @@ class GaussianDiffusion:
         log-variance (DDPM Algorithm 2, line 4); at ``i == 0`` the mean itself (``noise`` is then
         not used and may be None)."""
         if isinstance(i, int):
-            return mean if i == 0 else mean + math.exp(0.5 * log_variance) * noise
+            if i == 0:
+                return mean
+            std = (torch.exp(0.5 * log_variance) if torch.is_tensor(log_variance)
+                   else math.exp(0.5 * log_variance))
+            return mean + std * noise
         i = _batch_index(i, mean)
         if noise is None:
             if bool((i != 0).any()):

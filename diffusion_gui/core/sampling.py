@@ -70,6 +70,14 @@ def _init(shape, x_start, generator, device, dtype):
     return _noise(shape, generator, device, dtype)
 
 
+def _sigma(log_variance) -> float:
+    """The step's noise std for display: ``exp(log_variance / 2)``, averaged over the pixels of a
+    learned (per-pixel) variance."""
+    if torch.is_tensor(log_variance):
+        return float(torch.exp(0.5 * log_variance).mean())
+    return math.exp(0.5 * log_variance)
+
+
 @torch.no_grad()
 def ddpm_sample(model: Model, diffusion: GaussianDiffusion, shape, *, num_steps: int | None = None,
                 generator: torch.Generator | None = None, x_start: torch.Tensor | None = None,
@@ -99,7 +107,7 @@ def ddpm_sample(model: Model, diffusion: GaussianDiffusion, shape, *, num_steps:
         out = model(x, torch.full((shape[0],), i_orig, dtype=torch.long, device=device))
         # j: an int, so the step's coefficients are Python floats (diffusion.py)
         mean, _, logvar, x0 = d.p_mean_variance(out, x, j, clip_x0)
-        sigma = math.exp(0.5 * logvar) if j > 0 else 0.0
+        sigma = _sigma(logvar) if j > 0 else 0.0
         yield StepOutput(i_orig + 1, x, x0, k, n, float(d.schedule.betas[j]), sigma)
         x = d.p_sample_step(mean, logvar, j, _noise(x.shape, generator, device, dtype) if j > 0 else None)
     yield StepOutput(0, x, x, n, n)

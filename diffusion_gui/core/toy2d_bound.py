@@ -20,7 +20,7 @@ import torch
 
 from .bound_estimators import Model, lambda_weights, prior_kl, step_terms
 from .diffusion import GaussianDiffusion
-from .toy2d_mlp import EpsMLP, TrainState, one_thread
+from .toy2d_mlp import EpsMLP, TrainState, one_thread, point_loss
 
 
 @torch.no_grad()
@@ -65,13 +65,16 @@ def bound_terms_nats(diffusion: GaussianDiffusion, model: Model, x0, *, seed: in
 
 
 # ---------------------------------------------------------------- training with either objective
-OBJECTIVES = ("simple", "vlb")
+#: simple: L_simple; vlb: the eps MSE weighted by lambda_t (fixed variance); hybrid: a learned
+#: variance (learned_range) with L_hybrid = L_simple + 0.001 L_vlb, the mean's gradient stopped
+OBJECTIVES = ("simple", "vlb", "hybrid")
 
 
 def objective_weights(diffusion: GaussianDiffusion, objective: str) -> np.ndarray:
-    """Per-t weights ``[T]`` of the eps MSE, mean 1: ``simple`` all ones (L_simple), ``vlb``
-    ``lambda_t / mean(lambda)`` (the bound's own weighting, up to a constant factor)."""
-    if objective == "simple":
+    """Per-t weights ``[T]`` of the eps MSE, mean 1: ``simple`` (and ``hybrid``'s MSE part) all
+    ones (L_simple), ``vlb`` ``lambda_t / mean(lambda)`` (the bound's own weighting, up to a
+    constant factor)."""
+    if objective in ("simple", "hybrid"):
         return np.ones(diffusion.num_timesteps)
     if objective == "vlb":
         lam = lambda_weights(diffusion)
@@ -84,11 +87,17 @@ def train_objective(diffusion: GaussianDiffusion, data: Callable[[], torch.Tenso
                     ema_decay: float = 0.99, report_every: int = 50):
     """Train a fresh :class:`EpsMLP` for ``steps`` steps on batches ``data()`` (float32 ``[b, 2]``)
     with loss ``mean_b w_t ||eps - eps_theta(x_t, t)||^2 / D`` (t uniform, ``w`` of
-    :func:`objective_weights`). A generator: yields ``(steps_done, loss)`` every ``report_every``
-    steps and finally the :class:`TrainState` (its ``ema`` is the model to evaluate)."""
+    :func:`objective_weights`); ``hybrid``: a 4-output MLP (eps, v) on a ``learned_range``
+    ``diffusion``, loss ``||eps - eps_theta||^2 / D + 0.001 T L_{t-1}`` (:func:`point_loss`). A generator: yields
+    ``(steps_done, loss)`` every ``report_every`` steps and finally the :class:`TrainState` (its
+    ``ema`` is the model to evaluate)."""
+    hybrid = objective == "hybrid"
+    if hybrid != diffusion.learned_variance:
+        raise ValueError("the hybrid objective goes with a learned_range diffusion, and only it")
     w = torch.as_tensor(objective_weights(diffusion, objective), dtype=torch.float32)
     gen = torch.Generator().manual_seed(int(seed))
-    state = TrainState.new(diffusion.num_timesteps, width=width, depth=depth, lr=lr, seed=seed)
+    state = TrainState.new(diffusion.num_timesteps, width=width, depth=depth, lr=lr, seed=seed,
+                           learned_variance=hybrid)
     state.ema = copy.deepcopy(state.net).requires_grad_(False).eval()
     sab = diffusion.schedule.sqrt_alpha_bars.to(torch.float32)
     s1m = diffusion.schedule.sqrt_one_minus_alpha_bars.to(torch.float32)
@@ -100,7 +109,7 @@ def train_objective(diffusion: GaussianDiffusion, data: Callable[[], torch.Tenso
             i = torch.randint(0, T, (x0.shape[0],), generator=gen)
             eps = torch.randn(x0.shape, generator=gen)
             x_t = sab[i, None] * x0 + s1m[i, None] * eps
-            loss = (w[i] * ((state.net(x_t, i) - eps) ** 2).mean(1)).mean()
+            loss = point_loss(diffusion, state.net(x_t, i), x0, x_t, i, eps, w[i]).mean()
             state.opt.zero_grad(set_to_none=True)
             loss.backward()
             state.opt.step()

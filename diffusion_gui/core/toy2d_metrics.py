@@ -106,7 +106,8 @@ def eps_mse_per_t(model, diffusion: GaussianDiffusion, x0, t_values, *, referenc
         eps = torch.randn(x0.shape, generator=generator)
         x_t = diffusion.q_sample(x0, i, eps)
         if model is not None:
-            mse.append(float(((model(x_t, i).to(torch.float32) - eps) ** 2).mean()))
+            out = model(x_t, i)[:, :x0.shape[1]]          # a learned variance's v dropped
+            mse.append(float(((out.to(torch.float32) - eps) ** 2).mean()))
         if reference is not None:
             floor.append(float(((reference(x_t.double(), i).double() - eps.double()) ** 2).mean()))
     return (np.array(mse) if model is not None else None,

@@ -5,7 +5,7 @@ paper's step ``t = i + 1``), so it is a *model* for the core samplers as it is. 
 embedding is sinusoidal in ``t / T``; a few residual blocks each add a projection of it.
 
 :func:`train_steps` is the training loop as a generator (DDPM's simple loss,
-``||eps - eps_theta(x_t, t)||^2`` with ``t`` uniform), yielding a :class:`TrainMetrics` every
+``||eps - eps_theta(x_t, t)||^2`` with ``t`` uniform; L_hybrid for a learned variance), yielding a :class:`TrainMetrics` every
 ``report_every`` steps; whoever iterates it pauses by not asking for the next item and stops by
 dropping it. Tiny networks run fastest on one thread (with two busy cores a small MLP fell from
 293 to 1.5 steps/s), so every chunk of steps runs under :func:`one_thread`, which restores the
@@ -24,7 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from .bound_estimators import vb_rows_nats
 from .diffusion import GaussianDiffusion
+from .vlb import HYBRID_LAMBDA
 
 BUCKETS = 10       # loss per t bucket: bucket b holds t in (b T / 10, (b + 1) T / 10]
 
@@ -67,21 +69,25 @@ class _Block(nn.Module):
 
 class EpsMLP(nn.Module):
     """eps_theta(x_t, t) for 2-D points: ``width`` hidden units, ``depth`` residual blocks.
-    ``timesteps``: T of the schedule it is trained on (the embedding sees ``t / T``)."""
+    ``timesteps``: T of the schedule it is trained on (the embedding sees ``t / T``).
+    ``learned_variance``: 4 outputs, ``(eps [2], v [2])``, for a ``learned_range`` diffusion."""
 
-    def __init__(self, timesteps: int = 1000, width: int = 128, depth: int = 3, emb: int = 32):
+    def __init__(self, timesteps: int = 1000, width: int = 128, depth: int = 3, emb: int = 32,
+                 learned_variance: bool = False):
         super().__init__()
         self.timesteps, self.emb = int(timesteps), int(emb)
+        self.learned_variance = bool(learned_variance)
         half = emb // 2
         self.register_buffer("freqs", torch.exp(-math.log(1000.0) * torch.arange(half) / half) * 1000.0,
                              persistent=False)
         self.temb = nn.Sequential(nn.Linear(emb, width), nn.SiLU(), nn.Linear(width, width))
         self.inp = nn.Linear(2, width)
         self.blocks = nn.ModuleList(_Block(width) for _ in range(depth))
-        self.out = nn.Sequential(nn.LayerNorm(width), nn.SiLU(), nn.Linear(width, 2))
+        self.out = nn.Sequential(nn.LayerNorm(width), nn.SiLU(), nn.Linear(width, 4 if learned_variance else 2))
 
     def forward(self, x: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
-        """``x`` ``[B, 2]``, ``i`` ``[B]`` (``i = t - 1``) -> eps ``[B, 2]``. The time embedding
+        """``x`` ``[B, 2]``, ``i`` ``[B]`` (``i = t - 1``) -> eps ``[B, 2]`` (``[B, 4]`` with a
+        learned variance: eps, then v). The time embedding
         and its projections are computed once per distinct timestep of the batch (a sampler's
         batch has one: 10,000 points cost 40 % less than with one embedding a point)."""
         ii = torch.as_tensor(i, device=x.device).reshape(-1)
@@ -135,11 +141,29 @@ class TrainState:
 
     @classmethod
     def new(cls, timesteps: int, *, width: int = 128, depth: int = 3, lr: float = 1e-3,
-            seed: int = 0) -> "TrainState":
+            seed: int = 0, learned_variance: bool = False) -> "TrainState":
         torch.manual_seed(seed)
-        net = EpsMLP(timesteps, width, depth)
+        net = EpsMLP(timesteps, width, depth, learned_variance=learned_variance)
         ema = copy.deepcopy(net).requires_grad_(False).eval()
         return cls(net, ema, torch.optim.Adam(net.parameters(), lr=lr), 0, np.full(BUCKETS, np.nan))
+
+
+def point_loss(diffusion: GaussianDiffusion, out: torch.Tensor, x0: torch.Tensor, x_t: torch.Tensor,
+               i: torch.Tensor, eps: torch.Tensor, weight=None) -> torch.Tensor:
+    """The training loss per point ``[B]`` of a network output ``out`` (``[B, D]``, or ``[B, 2D]``
+    with a learned variance) for points ``x0``/``x_t``/``eps`` ``[B, D]`` at indices ``i`` ``[B]``:
+    the eps MSE per coordinate (times ``weight`` ``[B]`` if given: L_simple is all ones) and, for
+    a ``learned_range`` diffusion, L_hybrid's ``0.001 T L_{t-1}`` with the term in nats/dim
+    (:func:`~diffusion_gui.core.bound_estimators.vb_rows_nats`) seeing the eps half detached, so
+    that it trains the variance only (improved DDPM)."""
+    D = x0.shape[1]
+    loss = ((out[:, :D] - eps) ** 2).mean(1)
+    if weight is not None:
+        loss = weight * loss
+    if diffusion.learned_variance:
+        frozen = torch.cat([out[:, :D].detach(), out[:, D:]], 1)
+        loss = loss + HYBRID_LAMBDA * diffusion.num_timesteps * vb_rows_nats(diffusion, frozen, x0, x_t, i).to(loss.dtype)
+    return loss
 
 
 def train_steps(state: TrainState, diffusion: GaussianDiffusion, data: Callable[[], torch.Tensor],
@@ -149,7 +173,8 @@ def train_steps(state: TrainState, diffusion: GaussianDiffusion, data: Callable[
     """Train ``state`` on batches ``data()`` (float32 ``[batch, 2]``, called each step, so the data
     may change between reports) for ``max_steps`` more steps and/or ``seconds`` (neither: until
     the consumer stops iterating). Yields :class:`TrainMetrics` every ``report_every`` steps and at
-    the end."""
+    the end. A ``learned_range`` ``diffusion`` trains a 4-output net with L_hybrid
+    (:func:`point_loss`)."""
     T = diffusion.num_timesteps
     sab = diffusion.schedule.sqrt_alpha_bars.to(torch.float32)
     s1m = diffusion.schedule.sqrt_one_minus_alpha_bars.to(torch.float32)
@@ -167,7 +192,7 @@ def train_steps(state: TrainState, diffusion: GaussianDiffusion, data: Callable[
                 i = torch.randint(0, T, (x0.shape[0],), generator=generator)
                 eps = torch.randn(x0.shape, generator=generator)
                 x_t = sab[i, None] * x0 + s1m[i, None] * eps
-                per = ((state.net(x_t, i) - eps) ** 2).mean(1)
+                per = point_loss(diffusion, state.net(x_t, i), x0, x_t, i, eps)
                 loss = per.mean()
                 state.opt.zero_grad(set_to_none=True)
                 loss.backward()

@@ -108,6 +108,34 @@ def vb_terms_bpd(diffusion: GaussianDiffusion, model_output: torch.Tensor, x0: t
     return torch.where(i == 0, nll, kl)
 
 
+#: improved DDPM's weight of L_vlb in L_hybrid = L_simple + lambda L_vlb (Nichol & Dhariwal 2021)
+HYBRID_LAMBDA = 0.001
+
+
+def hybrid_terms(diffusion: GaussianDiffusion, model_output: torch.Tensor, x0: torch.Tensor,
+                 x_t: torch.Tensor, i, noise: torch.Tensor):
+    """The two parts of L_hybrid per sample: ``(mse [B], vb [B])``, for an epsilon-predicting
+    ``learned_range`` network (``model_output`` ``[B, 2C, H, W]``, ``x0``/``x_t``/``noise``
+    ``[B, C, H, W]``, ``i`` LongTensor ``[B]``, paper ``t = i + 1``).
+
+    ``mse``: ``mean_dims (eps - eps_theta)^2`` (L_simple); ``vb``: the bound's term at ``i`` in
+    bits/dim (:func:`vb_terms_bpd`) with the prediction half detached, so that L_vlb trains the
+    variance only and the mean is left to L_simple (improved DDPM, section 3.1).
+    L_vlb = sum_t L_{t-1} = T E_t[L_{t-1}], so one sample's loss is :func:`hybrid_loss`.
+    """
+    pred, v = diffusion.split_output(model_output, x_t)
+    if v is None:
+        raise ValueError("L_hybrid needs a learned_range diffusion and a network that outputs 2C channels")
+    mse = _mean_flat((pred.float() - noise.float()) ** 2)
+    vb = vb_terms_bpd(diffusion, torch.cat([pred.detach(), v], dim=1), x0, x_t, i)
+    return mse, vb
+
+
+def hybrid_loss(mse: torch.Tensor, vb: torch.Tensor, timesteps: int) -> torch.Tensor:
+    """``mse + HYBRID_LAMBDA * T * vb`` per sample ``[B]`` (the float dtype of ``mse``)."""
+    return mse + (HYBRID_LAMBDA * timesteps) * vb.to(mse.dtype)
+
+
 def prior_bpd(diffusion: GaussianDiffusion, x0: torch.Tensor) -> torch.Tensor:
     """``L_T = KL(q(x_T | x_0) || N(0, I))`` per sample in bits/dim: float ``[B]``.
 

@@ -74,6 +74,7 @@ class GeneratorWorker(QObject):
         self._in_flight = 0          # progress emissions not yet delivered
         self._converted = (_NOTHING, None)
         self.items = 0               # items taken from the generator (diagnostics, tests)
+        self.thread_ident = None     # the thread running it, once it runs (diagnostics)
         self.emitted = 0             # progress emissions
 
     # ---- control, safe from any thread
@@ -129,6 +130,7 @@ class GeneratorWorker(QObject):
     @Slot()
     def run(self):
         rid = self.run_id
+        self.thread_ident = threading.get_ident()     # diagnostics: its stack, sys._current_frames()
         last_emit = -1e9
         pending = _NOTHING    # the latest item not yet emitted (it is always the current item)
         last = _NOTHING
@@ -396,6 +398,7 @@ def call_in_background(fn: Callable[[], Any], *, on_done=None, on_failed=None, e
     :func:`abandon_at_quit`); never for work that writes files."""
     def gen():
         yield fn()
+    gen.__qualname__ = f"call_in_background({getattr(fn, '__qualname__', repr(fn))})"   # diagnostics
     return run_job(gen, on_finished=on_done, on_failed=on_failed, max_rate=0, error_text=error_text,
                    abandonable=abandonable)
 

@@ -16,11 +16,15 @@ def write_model_card(out_dir, cfg: dict, params: int, steps: int, wall_s: float,
     data = ("scikit-learn's bundled digits (1797 8x8 images, resized bilinearly), a fixed split of "
             "200 held out (permutation seed 0)" if cfg["data"] == "digits" else f"images from {cfg['data']}")
     cond = bool(cfg.get("conditional"))
+    learned = cfg.get("variance") == "learned_range"
+    objective = ("a learned variance (learned_range, 2 output channels per channel), L_hybrid = "
+                 "L_simple + 0.001 L_vlb" if learned else
+                 f"simple loss, {cfg.get('variance', 'fixed_small')} variance")
     lines = [
         f"# {out.name}: {'a class-conditional DDPM with classifier-free guidance' if cond else 'an unconditional DDPM'}",
         "",
-        "Trained with `diffusion-gui train` (epsilon prediction, simple loss, linear schedule "
-        "1e-4..0.02, T = %d, AdamW, EMA %.4g)." % (cfg["timesteps"], cfg["ema_decay"]),
+        "Trained with `diffusion-gui train` (epsilon prediction, %s, linear schedule "
+        "1e-4..0.02, T = %d, AdamW, EMA %.4g)." % (objective, cfg["timesteps"], cfg["ema_decay"]),
         "",
         "| | |", "|---|---|",
         f"| data | {data} |",
@@ -36,7 +40,7 @@ def write_model_card(out_dir, cfg: dict, params: int, steps: int, wall_s: float,
           if cfg.get("init_from") else []),
         f"| steps | {steps:,} |",
         f"| wall time | {wall_s / 60:.1f} min on the training machine's CPU |",
-        f"| final training loss | {final_loss:.4f} (eps MSE, one batch) |",
+        f"| final training loss | {final_loss:.4f} ({'L_hybrid' if learned else 'eps MSE'}, one batch) |",
     ]
     if q:
         lines += ["", "## Quality", "", q.get("method", ""), "", "| measure | value |", "|---|---|"]
@@ -51,5 +55,6 @@ def write_card(cfg, last) -> None:
     for the state at ``last`` (a :class:`~diffusion_gui.models.train.TrainMetrics`)."""
     from .unet import build_unet, count_parameters
     params = count_parameters(build_unet(cfg.preset, cfg.size, cfg.channels,
-                                         num_class_embeds=11 if cfg.conditional else None))
+                                         num_class_embeds=11 if cfg.conditional else None,
+                                         out_channels=2 * cfg.channels if cfg.variance == "learned_range" else None))
     write_model_card(cfg.out_dir, asdict(cfg), params, last.step, last.elapsed_s, last.loss)

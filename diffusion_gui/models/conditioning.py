@@ -134,4 +134,7 @@ def guided_eps(unet, x, i, labels, guidance: float, null_label: int | None):
         return unet(x, i, class_labels=null).sample
     out = unet(torch.cat([x, x]), torch.cat([i, i]), class_labels=torch.cat([labels, null])).sample
     cond, uncond = out.chunk(2)
+    c = x.shape[1]
+    if out.shape[1] == 2 * c:      # a learned variance: guide the prediction, keep cond's variance
+        return torch.cat([uncond[:, :c] + w * (cond[:, :c] - uncond[:, :c]), cond[:, c:]], dim=1)
     return uncond + w * (cond - uncond)

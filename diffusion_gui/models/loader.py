@@ -28,7 +28,8 @@ DDPM_DEFAULTS = {"num_train_timesteps": 1000, "beta_schedule": "linear", "beta_s
 _BETA_SCHEDULES = {"linear": "linear", "scaled_linear": "scaled_linear", "squaredcos_cap_v2": "cosine",
                    "sigmoid": "sigmoid"}
 _VARIANCES = {"fixed_small": "fixed_small", "fixed_small_log": "fixed_small",
-              "fixed_large": "fixed_large", "fixed_large_log": "fixed_large"}
+              "fixed_large": "fixed_large", "fixed_large_log": "fixed_large",
+              "learned_range": "learned_range"}
 
 
 @dataclass
@@ -269,8 +270,8 @@ def diffusion_from_scheduler_config(cfg: dict):
         schedule = NoiseSchedule.from_name(name, T, **kw)
     variance = _VARIANCES.get(c["variance_type"])
     if variance is None:
-        raise ModelLoadError(f"unsupported variance_type {c['variance_type']!r} (learned variances "
-                             f"need a model that outputs them; supported: fixed_small, fixed_large)")
+        raise ModelLoadError(f"unsupported variance_type {c['variance_type']!r} (supported: "
+                             f"fixed_small, fixed_large, learned_range)")
     return GaussianDiffusion(schedule, variance=variance, prediction_type=c["prediction_type"],
                              clip_range=float(c["clip_sample_range"]))
 
@@ -281,7 +282,8 @@ MAX_SAMPLE_SIZE = 2048
 def _check_config(config: dict, where: Path):
     """Refuse, before anything is built, a config.json whose size or channels cannot be sampled:
     a missing / non-integer / non-positive / absurd / non-square ``sample_size``, or channels other
-    than 1 (grey) or 3 (RGB), e.g. a latent-diffusion UNet that would need a VAE."""
+    than 1 (grey) or 3 (RGB), e.g. a latent-diffusion UNet that would need a VAE. A learned-variance
+    model outputs twice its input channels (2 or 6)."""
     size = config.get("sample_size")
     if isinstance(size, (list, tuple)):
         if len(size) != 2 or size[0] != size[1]:
@@ -291,18 +293,21 @@ def _check_config(config: dict, where: Path):
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_SAMPLE_SIZE:
         raise ModelLoadError(f"{where}: sample_size {size!r} is not a resolution in pixels "
                              f"(expected a whole number 1..{MAX_SAMPLE_SIZE})")
-    for key in ("in_channels", "out_channels"):
+    for key, allowed in (("in_channels", (1, 3)), ("out_channels", (1, 2, 3, 6))):
         c = config.get(key, 3)
-        if isinstance(c, bool) or not isinstance(c, int) or c not in (1, 3):
+        if isinstance(c, bool) or not isinstance(c, int) or c not in allowed:
             raise ModelLoadError(f"{where}: {key} {c!r}; only pixel-space models with 1 (grey) or "
-                                 f"3 (RGB) channels are supported")
+                                 f"3 (RGB) channels (twice that out, with a learned variance) are supported")
 
 
-def _check_consistent(unet, folder: Path):
+def _check_consistent(unet, folder: Path, variance: str):
+    """The UNet's output channels must be what the scheduler's ``variance`` reads: ``C`` for a
+    fixed variance, ``2C`` (prediction, then v) for ``learned_range``."""
     cfg = unet.config
-    if cfg.in_channels != cfg.out_channels:
-        raise ModelLoadError(f"{folder}: in_channels {cfg.in_channels} != out_channels {cfg.out_channels}; "
-                             f"only epsilon/x0/v models with fixed variance are supported")
+    want = 2 * cfg.in_channels if variance == "learned_range" else cfg.in_channels
+    if cfg.out_channels != want:
+        raise ModelLoadError(f"{folder}: out_channels {cfg.out_channels} with in_channels {cfg.in_channels} "
+                             f"and variance_type {variance}; that needs out_channels {want}")
     size = cfg.sample_size if isinstance(cfg.sample_size, int) else cfg.sample_size[0]
     n_down = len(cfg.down_block_types) - 1
     if size % (2 ** n_down):
@@ -334,11 +339,11 @@ def load_model(spec: str) -> LoadedModel:
     else:
         sched_cfg = _read_json(sched_path)
     unet = _load_unet(unet_dir)
-    _check_consistent(unet, folder)
     try:
         diffusion = diffusion_from_scheduler_config(sched_cfg)
     except (ValueError, TypeError, KeyError) as e:
         raise ModelLoadError(f"{sched_path}: {e}") from None
+    _check_consistent(unet, folder, diffusion.variance)
     model = LoadedModel(name, str(folder), unet, diffusion, {**DDPM_DEFAULTS, **sched_cfg}, notes,
                         read_class_info(folder, unet.config))
     with _lock:

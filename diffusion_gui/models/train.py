@@ -1,7 +1,8 @@
 """DDPM training as a generator of metrics, driven alike by ``diffusion-gui train`` and the GUI.
 
 Epsilon prediction with the simple loss ``E ||eps - eps_theta(x_t, t)||^2`` (DDPM Algorithm 1),
-linear schedule, AdamW with warm-up, EMA weights. Output is a diffusers pipeline folder
+or, with ``variance="learned_range"``, a network of ``2C`` output channels trained with improved
+DDPM's ``L_hybrid = L_simple + 0.001 L_vlb`` (the mean's gradient stopped in L_vlb), linear schedule, AdamW with warm-up, EMA weights. Output is a diffusers pipeline folder
 (``DDPMPipeline.from_pretrained(DIR)`` loads it) plus ``model_card.md``; training state lives in
 ``DIR/checkpoint/state.pt`` (tensors only, loaded with ``weights_only=True``).
 
@@ -62,6 +63,28 @@ class TrainConfig:
     conditional: bool = False       # class-conditional (digits: the 10 labels + a null label)
     label_dropout: float = 0.15     # conditional: share of labels replaced by the null label
     init_from: str = ""             # start from this model's weights (a built-in name or folder)
+    variance: str = "fixed_small"   # the scheduler's sigma_t^2: fixed_small, fixed_large or learned_range
+    loss: str = ""                  # "simple" or "hybrid"; "" = hybrid for learned_range, else simple
+
+
+VARIANCES = ("fixed_small", "fixed_large", "learned_range")
+LOSSES = ("simple", "hybrid")
+
+
+def objective(cfg: TrainConfig) -> tuple[str, str]:
+    """``(variance, loss)`` of ``cfg``, checked: a learned variance is trained by L_hybrid (the
+    simple loss gives it no gradient) and L_hybrid needs one (with a fixed variance its L_vlb part,
+    the mean's gradient stopped, has nothing to train)."""
+    if cfg.variance not in VARIANCES:
+        raise InvalidParameter("variance", f"must be one of {', '.join(VARIANCES)}, not {cfg.variance!r}")
+    loss = cfg.loss or ("hybrid" if cfg.variance == "learned_range" else "simple")
+    if loss not in LOSSES:
+        raise InvalidParameter("loss", f"must be simple or hybrid, not {loss!r}")
+    if (loss == "hybrid") != (cfg.variance == "learned_range"):
+        raise InvalidParameter("loss", "hybrid goes with --variance learned_range, and a learned "
+                                       "variance with the hybrid loss" if loss == "hybrid" else
+                               "simple cannot train a learned variance; use hybrid")
+    return cfg.variance, loss
 
 
 @dataclass
@@ -139,7 +162,14 @@ def random_shift(x, g, edge: str = "black"):
 
 def scheduler_config(cfg: TrainConfig) -> dict:
     return dict(num_train_timesteps=cfg.timesteps, beta_schedule="linear", beta_start=1e-4,
-                beta_end=0.02, variance_type="fixed_small", clip_sample=True, prediction_type="epsilon")
+                beta_end=0.02, variance_type=cfg.variance, clip_sample=True, prediction_type="epsilon")
+
+
+def train_diffusion(cfg: TrainConfig):
+    """The ``GaussianDiffusion`` a run trains and samples with (the saved scheduler's)."""
+    from ..core import GaussianDiffusion, NoiseSchedule
+    return GaussianDiffusion(NoiseSchedule.from_name("linear", cfg.timesteps, beta_start=1e-4,
+                                                     beta_end=0.02), variance=cfg.variance)
 
 
 def save_pipeline(unet, cfg: TrainConfig, out_dir: Path):
@@ -168,12 +198,10 @@ def sample_grid(unet, cfg: TrainConfig, diffusion=None, device=None, cancelled=N
     ``cancelled()`` turns true between two of its steps (a big grid can take minutes)."""
     import torch
 
-    from ..core import GaussianDiffusion, NoiseSchedule
     from ..core.images import to_uint8
     from ..core.sampling import sampler
     if diffusion is None:
-        diffusion = GaussianDiffusion(NoiseSchedule.from_name("linear", cfg.timesteps,
-                                                              beta_start=1e-4, beta_end=0.02))
+        diffusion = train_diffusion(cfg)
     from .conditioning import guided_eps
     dev = torch.device(device or "cpu")
     info = class_info(cfg)            # a conditional run's grid: class k mod 10 in sample k
@@ -339,19 +367,19 @@ class _Loop:
     def _build_model(self):
         import torch
 
-        from ..core import GaussianDiffusion, NoiseSchedule
         from .unet import build_unet
         cfg = self.cfg
+        _, self.loss = objective(cfg)
         torch.manual_seed(cfg.seed)
         info = class_info(cfg)
         self.unet = build_unet(cfg.preset, cfg.size, cfg.channels,
-                               num_class_embeds=None if info is None else info.n + 1)
+                               num_class_embeds=None if info is None else info.n + 1,
+                               out_channels=2 * cfg.channels if cfg.variance == "learned_range" else None)
         if cfg.init_from and not (cfg.resume and (self.out / "checkpoint" / "state.pt").is_file()):
             init_weights(self.unet, cfg.init_from)
         self.ema = copy.deepcopy(self.unet).requires_grad_(False)
         self.opt = torch.optim.AdamW(self.unet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.diffusion = GaussianDiffusion(NoiseSchedule.from_name("linear", cfg.timesteps,
-                                                                   beta_start=1e-4, beta_end=0.02))
+        self.diffusion = train_diffusion(cfg)
         self.g = torch.Generator().manual_seed(cfg.seed * 1000 + 17)
 
     def _resume(self):
@@ -387,8 +415,9 @@ class _Loop:
         return x0[shard].to(self.device), i[shard].to(self.device), eps[shard].to(self.device)
 
     def take_step(self):
-        """One optimisation step of the simple loss ``||eps - eps_theta(x_t, t)||^2``, the EMA
-        update, then the running metrics."""
+        """One optimisation step of the simple loss ``||eps - eps_theta(x_t, t)||^2`` (or of
+        L_hybrid, :func:`~diffusion_gui.core.vlb.hybrid_terms`), the EMA update, then the running
+        metrics (of the loss optimised)."""
         import torch
         x0, i, eps = self._batch()
         x_t = self.diffusion.q_sample(x0, i, eps)
@@ -396,7 +425,11 @@ class _Loop:
         for group in self.opt.param_groups:
             group["lr"] = self.lr
         pred = (self.unet(x_t, i) if self.y is None else self.unet(x_t, i, class_labels=self.y)).sample
-        per_sample = (pred.float() - eps).pow(2).mean(dim=(1, 2, 3))
+        if self.loss == "hybrid":
+            from ..core.vlb import hybrid_loss, hybrid_terms
+            per_sample = hybrid_loss(*hybrid_terms(self.diffusion, pred, x0, x_t, i, eps), self.cfg.timesteps)
+        else:
+            per_sample = (pred.float() - eps).pow(2).mean(dim=(1, 2, 3))
         loss = per_sample.mean()
         self.opt.zero_grad(set_to_none=True)
         if self.acc is None:
@@ -498,7 +531,9 @@ class _ShardLog:
 def init_weights(unet, spec: str):
     """Copy into ``unet`` every weight of model ``spec`` with the same name and shape (a
     conditional network from an unconditional one: all but the class embedding, which starts at
-    zero, so that training starts from the unconditional model's predictions)."""
+    zero, so that training starts from the unconditional model's predictions). A learned-variance
+    network (``2C`` outputs) from a fixed one (``C``): the output layer's prediction rows are
+    copied and its ``v`` rows start at zero (sigma_t^2 the geometric mean of beta~_t and beta_t)."""
     import torch
 
     from .loader import load_model
@@ -510,6 +545,12 @@ def init_weights(unet, spec: str):
                                             f"({len(same)} of {len(own)} tensors match)")
     unet.load_state_dict(same, strict=False)
     with torch.no_grad():
+        for name in ("conv_out.weight", "conv_out.bias"):
+            w, c = own.get(name), src.get(name)
+            if name not in same and w is not None and c is not None and w.shape[0] == 2 * c.shape[0] \
+                    and w.shape[1:] == c.shape[1:]:
+                w[:c.shape[0]].copy_(c)
+                w[c.shape[0]:].zero_()
         if getattr(unet, "class_embedding", None) is not None and "class_embedding.weight" not in same:
             unet.class_embedding.weight.zero_()
 

@@ -28,12 +28,17 @@ def unet_config(preset: str, size: int, channels: int) -> dict:
                 norm_num_groups=8, attention_head_dim=None if not attn else 32)
 
 
-def build_unet(preset: str, size: int, channels: int, num_class_embeds: int | None = None):
-    """A new diffusers ``UNet2DModel`` for ``preset`` at ``size`` px with ``channels`` channels;
-    with ``num_class_embeds``, class-conditional on that many integer labels."""
+def build_unet(preset: str, size: int, channels: int, num_class_embeds: int | None = None,
+               out_channels: int | None = None):
+    """A new diffusers ``UNet2DModel`` for ``preset`` at ``size`` px with ``channels`` channels
+    (``out_channels``: ``2C`` for a learned variance; default ``C``); with ``num_class_embeds``,
+    class-conditional on that many integer labels."""
     from .hf import diffusers_class
     extra = {"num_class_embeds": int(num_class_embeds)} if num_class_embeds else {}
-    return diffusers_class("UNet2DModel")(**unet_config(preset, size, channels), **extra)
+    config = unet_config(preset, size, channels)
+    if out_channels:
+        config["out_channels"] = int(out_channels)
+    return diffusers_class("UNet2DModel")(**config, **extra)
 
 
 def count_parameters(module) -> int:

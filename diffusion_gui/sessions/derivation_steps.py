@@ -62,9 +62,11 @@ STEPS = (
     Step("variance", "6. The variance of p\u03b8",
          (r"$p_\theta(x_{t-1}\,|\,x_t)=\mathcal{N}(\mu_\theta(x_t,t),\ \Sigma_\theta(x_t,t))$",
           r"$\Sigma_\theta=\sigma_t^2I:\quad\sigma_t^2=\tilde\beta_t=\frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}"
-          r"\beta_t\ \ \mathrm{(fixed\ small)}\quad\mathrm{or}\quad\sigma_t^2=\beta_t\ \ \mathrm{(fixed\ large)}$"),
+          r"\beta_t\ \ \mathrm{(fixed\ small)}\quad\mathrm{or}\quad\sigma_t^2=\beta_t\ \ \mathrm{(fixed\ large)}$",
+          r"$\mathrm{or\ learned:}\ \ \log\Sigma_\theta=u\,\log\beta_t+(1-u)\log\tilde\beta_t,\ \ "
+          r"u=\frac{v_\theta(x_t,t)+1}{2};\qquad L_{\mathrm{hybrid}}=L_{\mathrm{simple}}+0.001\,L_{\mathrm{vlb}}$"),
          m.variance, "losses", "Losses panel", uses_image_model=True,
-         blurb="The variance fixed, not learned: the bound of the same \u03b5-network with either choice."),
+         blurb="Fixed or learned (improved DDPM): the bound of each on held-out data."),
     Step("kl_mse", "7. KL = a weighted noise MSE",
          (r"$\mu_\theta(x_t,t)=\frac{1}{\sqrt{\alpha_t}}\left(x_t-\frac{\beta_t}{\sqrt{1-\bar\alpha_t}}"
           r"\,\epsilon_\theta(x_t,t)\right)$",

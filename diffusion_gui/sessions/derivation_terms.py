@@ -64,50 +64,105 @@ def prior(sess):
                             "black")],
                     log_x=True, log_y=True, note="no \u03b8 in L_T: a constant of the schedule and the data",
                     legend="bottom-right")
-    verdict = (f"L_T = {now:.2g} {unit} for this schedule: nothing to learn and nothing to gain; a schedule "
-               f"that stops short of noise (T = 100, not rescaled) leaves {_prior(d100, x0) * scale:.3g}.")
+    abar_T = float(d.schedule.alpha_bars[-1])
+    verdict = ((f"L_T = {now:.2g} {unit} for this schedule: nothing to learn and next to nothing to gain; "
+                if now < 1e-3 else
+                f"L_T = {now:.3g} {unit} for this schedule (\u0101_T = {abar_T:.3g}): nothing to learn, but it "
+                f"does not reach noise, and the bound pays for that; ")
+               + f"a schedule that stops short of noise (T = 100, not rescaled) leaves {_prior(d100, x0) * scale:.3g}.")
     yield StepResult("prior", rows, plot, verdict, {"now": now, "rescaled": rescaled, "raw": raw})
 
 
 # ---------------------------------------------------------------- 6. the variance of p_theta
+VARIANCE_COLORS = {"fixed_small": "blue", "fixed_large": "orange", "learned_range": "green"}
+_LAB_RUNS = (("simple", "fixed_small", "L_simple MLP"), ("hybrid", "learned_range", "L_hybrid MLP"))
+
+
+def _lab_variances(sess, done: float, share: float):
+    """The 2-D ring on T = 100: an MLP trained with L_simple (fixed variance) and one with
+    L_hybrid (learned_range), the same steps and seed each, and the bound of each on 2000
+    held-out points under every variance it can use (nats/dim). Yields Progress; returns
+    ``{run: {variance: bound dict}}``."""
+    T, seed, steps = 100, sess.settings.seed, sess.settings.lab_steps
+    sched = NoiseSchedule.from_name("linear", T)
+    held = toy_data("gaussians8", 2000, seed + 21).astype(np.float64)
+    out = {}
+    for k, (obj, var, _) in enumerate(_LAB_RUNS):
+        rng = np.random.default_rng(seed + 20)
+
+        def data(rng=rng):
+            return torch.from_numpy(toy_data("gaussians8", 256, rng))
+        state = None
+        for item in train_objective(GaussianDiffusion(sched, variance=var), data, obj, steps=steps, seed=seed):
+            if isinstance(item, tuple):
+                yield Progress(done + share * (k + 0.8 * item[0] / steps) / 2,
+                               f"2-D ring: training with {obj}, step {item[0]} of {steps}")
+            else:
+                state = item
+        net = Sampled(state.ema)
+        evals = ("fixed_small", "fixed_large") + (("learned_range",) if var == "learned_range" else ())
+        out[obj] = {v: bound_terms_nats(GaussianDiffusion(sched, variance=v), net, held, seed=seed)
+                    for v in evals}
+    return out
+
+
+def _image_variances(sess, done: float, share: float):
+    """The current image model's bound on 4 held-out digits (bits/dim, t-stride 10) under each
+    variance it can use: the two fixed ones, and its own learned one if it has it."""
+    md = sess.model.diffusion
+    x0 = sess.digits(4).to(torch.float32)
+    evals = ("fixed_small", "fixed_large") + (("learned_range",) if md.learned_variance else ())
+    res = {}
+    for k, v in enumerate(evals):
+        yield Progress(done + share * k / len(evals), f"image bound with {v}")
+        d = GaussianDiffusion(md.schedule, variance=v, prediction_type=md.prediction_type)
+        r = compute_vlb(sess.model, d, x0, stride=10, t_batch=32, generator=gen(sess.settings.seed, 6))
+        res[v] = {"t": r.t, "terms": r.vb_bpd, "total": r.total_bpd, "decoder": r.decoder_bpd}
+    return res
+
+
 def variance(sess):
-    rows, series = [], []
-    colors = {"fixed_small": "blue", "fixed_large": "orange"}
+    image = sess.model is not None
+    lab = yield from _lab_variances(sess, 0.0, 0.5 if image else 1.0)
     toy = {}
     for v in ("fixed_small", "fixed_large"):
         d2, m2, mix = toy_model(100, v)
         pts = mix.sample(1000, sess.settings.seed + 1).astype(np.float64)
         toy[v] = bound_terms_nats(d2, m2, pts, seed=sess.settings.seed, model_dtype=torch.float64)
-    unit, res = "nats/dim", toy
-    if sess.model is not None:
-        sched, pred = sess.model.diffusion.schedule, sess.model.diffusion.prediction_type
-        x0 = sess.digits(4).to(torch.float32)
-        res, unit = {}, "bits/dim"
-        for k, v in enumerate(("fixed_small", "fixed_large")):
-            yield Progress(0.1 + 0.45 * k, f"image bound with {v}")
-            d = GaussianDiffusion(sched, variance=v, prediction_type=pred)
-            r = compute_vlb(sess.model, d, x0, stride=10, t_batch=32, generator=gen(sess.settings.seed, 6))
-            res[v] = {"t": r.t, "terms": r.vb_bpd, "total": r.total_bpd, "decoder": r.decoder_bpd}
-        rows.append(("4 held-out digits, bits/dim (t-stride 10)", ""))
-        rows += [(f"{v}: the bound", f(res[v]["total"], 4)) for v in res]
-        rows.append(("L\u2080, both (\u03c3\u2081\u00b2 = \u03b2\u0303\u2082 either way)", f(res["fixed_small"]["decoder"], 4)))
-    rows.append(("2-D ring, exact \u03b5*, T = 100, nats/dim", ""))
-    rows += [(f"{v}: the bound", f(toy[v]["total"], 4)) for v in toy]
-    rows += [("a learned variance", ""), ("learned_range (L_hybrid)", "not in the core yet")]
-    for v, r in res.items():
-        series.append(Series(v, np.asarray(r["t"], float), np.maximum(np.asarray(r["terms"]), 1e-12), "line",
-                             colors[v]))
-    best = min(res, key=lambda v: res[v]["total"])
-    plot = PlotData("One term of the bound per t, same \u03b5-network, two fixed variances", "t",
-                    f"L_(t\u22121) ({unit})", series, log_y=True, log_x=True,
-                    note=f"total: fixed_small {res['fixed_small']['total']:.3f}, "
-                         f"fixed_large {res['fixed_large']['total']:.3f} {unit}")
-    tbest = min(toy, key=lambda v: toy[v]["total"])
-    verdict = (f"Same \u03b5-network, two fixed variances: {best} gives the lower bound here "
-               f"({res[best]['total']:.3f} {unit})" + ("" if res is toy else
-               f"; on the 2-D ring with the exact \u03b5*, {tbest} ({toy[tbest]['total']:.3f} nats/dim)") + ".")
-    yield StepResult("variance", rows, plot, verdict, {"image": res if sess.model is not None else None,
-                                                       "toy": toy})
+    rows = []
+    res = (yield from _image_variances(sess, 0.5, 0.5)) if image else None
+    if image:
+        rows.append((f"{sess.model.name}: 4 held-out digits, bits/dim (t-stride 10)", ""))
+        rows += [(f"{v}{' (its own)' if v == sess.model.diffusion.variance else ''}", f(res[v]["total"], 4))
+                 for v in res]
+        if not sess.model.diffusion.learned_variance:
+            rows.append(("learned_range", "needs a learned model (digits-learned)"))
+    steps = sess.settings.lab_steps
+    rows.append((f"2-D ring MLP, {steps} steps each, T = 100, nats/dim", ""))
+    for obj, var, label in _LAB_RUNS:
+        rows += [(f"{label}, {v}", f(r["total"], 4)) for v, r in lab[obj].items()]
+    rows.append(("2-D ring, the exact \u03b5*, nats/dim", ""))
+    rows += [(v, f(toy[v]["total"], 4)) for v in toy]
+    if image:
+        series = [Series(v, np.asarray(r["t"], float), np.maximum(np.asarray(r["terms"]), 1e-12), "line",
+                         VARIANCE_COLORS[v]) for v, r in res.items()]
+        title, unit = f"{sess.model.name}: one term of the bound per t, one network, each variance", "bits/dim"
+        shown = res
+    else:
+        shown = lab["hybrid"]
+        series = [Series(v, np.asarray(r["t"][1:], float), np.maximum(np.asarray(r["terms"][1:]), 1e-12),
+                         "line", VARIANCE_COLORS[v]) for v, r in shown.items()]
+        title, unit = "2-D ring, the L_hybrid MLP: one KL term per t, each variance", "nats/dim"
+    best = min(shown, key=lambda v: shown[v]["total"])
+    plot = PlotData(title, "t", f"L_(t\u22121) ({unit})", series, log_y=True, log_x=True,
+                    note="total: " + ", ".join(f"{v} {r['total']:.3f}" for v, r in shown.items()) + f" {unit}")
+    learned = lab["hybrid"]["learned_range"]["total"]
+    fixed_best = min(r["total"] for r in lab["simple"].values())
+    verdict = (f"On the 2-D ring the learned variance gives the bound {learned:.3f} nats/dim against "
+               f"{fixed_best:.3f} for the best fixed one ({'lower' if learned < fixed_best else 'not lower'})"
+               + (f"; the {sess.model.name} model's lowest bound is with {best} ({res[best]['total']:.3f} bits/dim)"
+                  if image else "") + ".")
+    yield StepResult("variance", rows, plot, verdict, {"image": res, "toy": toy, "lab": lab})
 
 
 # ---------------------------------------------------------------- 7. the KL as a weighted eps-MSE
@@ -163,20 +218,21 @@ def kl_mse(sess):
 # ---------------------------------------------------------------- 8. L_simple drops lambda_t
 def simple(sess):
     d = image_diffusion(sess)
+    if d.learned_variance:          # the weights of the derivation's fixed sigma_t^2 = beta~_t
+        d = GaussianDiffusion(d.schedule, prediction_type=d.prediction_type)
     lam = be.lambda_weights(d)
     b_share, s_share = be.weight_shares(lam), be.weight_shares(np.ones_like(lam))
     T = d.num_timesteps
     seed, steps = sess.settings.seed, sess.settings.lab_steps
     d2 = GaussianDiffusion(NoiseSchedule.from_name("linear", 100))
-    rng = np.random.default_rng(seed)
-
-    def data():
-        return torch.from_numpy(toy_data("gaussians8", 256, rng))
-
     held = toy_data("gaussians8", 2000, seed + 11).astype(np.float64)
     ref = toy_data("gaussians8", 4000, seed + 12)
     res = {}
     for k, obj in enumerate(("simple", "vlb")):
+        rng = np.random.default_rng(seed)          # the same batches for each objective
+
+        def data(rng=rng):
+            return torch.from_numpy(toy_data("gaussians8", 256, rng))
         state = None
         for item in train_objective(d2, data, obj, steps=steps, seed=seed):
             if isinstance(item, tuple):

@@ -193,6 +193,20 @@ class Lab2DSession:
     def _set_diffusion(self):
         s = self.settings
         self.diffusion = GaussianDiffusion(NoiseSchedule.from_name(s.schedule, s.timesteps))
+        self._learned = GaussianDiffusion(self.diffusion.schedule, variance="learned_range")
+
+    def diffusion_for(self, kind: str | None = None) -> GaussianDiffusion:
+        """The diffusion denoiser ``kind`` samples and is scored with: the learned-variance one
+        for an MLP trained that way (settings ``variance``), else :attr:`diffusion` (fixed_small)."""
+        if (kind or self.settings.model) == "mlp" and self.train_state.net.learned_variance:
+            return self._learned
+        return self.diffusion
+
+    def set_variance(self, variance: str):
+        """The MLP's variance: ``fixed_small`` (trained with L_simple) or ``learned_range``
+        (a 4-output MLP trained with L_hybrid). A change resets the network."""
+        if variance != self.settings.variance:
+            self.reset_model(variance)
 
     @property
     def timesteps(self) -> int:
@@ -228,10 +242,14 @@ class Lab2DSession:
             raise InvalidParameter("t", f"must be in {lo}..{self.timesteps}")
 
     # ---------------------------------------------------------------- the MLP
-    def reset_model(self):
-        """A fresh network, optimizer and loss history."""
+    def reset_model(self, variance: str | None = None):
+        """A fresh network, optimizer and loss history (``variance``: of that kind, see
+        :meth:`set_variance`)."""
+        if variance is not None:
+            self.settings = replace(self.settings, variance=variance)
         s = self.settings
-        self.train_state = TrainState.new(s.timesteps, width=s.width, depth=s.depth, lr=s.lr, seed=s.seed)
+        self.train_state = TrainState.new(s.timesteps, width=s.width, depth=s.depth, lr=s.lr, seed=s.seed,
+                                          learned_variance=s.variance == "learned_range")
         self.losses, self.loss_steps = [], []
         self._gen = torch.Generator().manual_seed(s.seed)
 
@@ -248,7 +266,7 @@ class Lab2DSession:
             d = torch.from_numpy(self.data)
             return d[torch.randint(0, d.shape[0], (self.settings.batch,), generator=g)]
 
-        for m in train_steps(self.train_state, self.diffusion, batch, max_steps=max_steps,
+        for m in train_steps(self.train_state, self.diffusion_for("mlp"), batch, max_steps=max_steps,
                              seconds=seconds, batch=self.settings.batch, report_every=report_every,
                              generator=g):
             self.losses.append(m.loss)
@@ -294,7 +312,7 @@ class Lab2DSession:
         if start_t is not None:
             self._check_t(start_t)
         model = self.denoiser(kind)
-        return sampler(kind_s, model, self.diffusion, (n, 2), steps=steps, eta=eta,
+        return sampler(kind_s, model, self.diffusion_for(kind), (n, 2), steps=steps, eta=eta,
                        generator=torch.Generator().manual_seed(seed), x_start=x_start, start_t=start_t)
 
     def sample_points(self, kind: str | None = None, **kw) -> np.ndarray:

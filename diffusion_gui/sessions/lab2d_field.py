@@ -59,7 +59,7 @@ def field(session, t: int, kind: str = "mlp", points=None, *, what: str = "x0",
     model = frozen(session.denoiser(kind)) if model is None else model
     x = torch.from_numpy(pts)
     i = torch.full((len(pts),), int(t) - 1, dtype=torch.long)
-    eps = model(x, i).double().numpy()
+    eps = model(x, i)[:, :2].double().numpy()       # a learned variance's v dropped
     a = session.abar(int(t))
     x64 = pts.astype(np.float64)
     if what == "x0":

@@ -77,5 +77,5 @@ def heldout_bound(session, kind: str = "mlp", n: int = BOUND_N, seed: int = 11) 
     from .lab2d_paths import frozen
     held_out = session.settings.data != "custom"
     x0 = session.fresh(n, np.random.default_rng(seed)) if held_out else session.data[:n]
-    r = bound_terms_nats(session.diffusion, frozen(session.denoiser(kind)), x0, seed=seed)
+    r = bound_terms_nats(session.diffusion_for(kind), frozen(session.denoiser(kind)), x0, seed=seed)
     return {k: float(r[k]) for k in ("total", "prior", "decoder", "kl_sum")} | {"held_out": held_out}

@@ -145,9 +145,10 @@ def reverse_run(session, kind: str | None = None, *, n: int | None = None, steps
 
     def items():
         gen = torch.Generator().manual_seed(seed + 1)
-        a = sampler("ddpm", model, session.diffusion, (n, 2), steps=steps, generator=gen, x_start=x_T)
+        d = session.diffusion_for(kind)
+        a = sampler("ddpm", model, d, (n, 2), steps=steps, generator=gen, x_start=x_T)
         x0 = x_T if g_pts is None else torch.cat([x_T, g_pts])
-        b = sampler("ddim", model, session.diffusion, tuple(x0.shape), steps=steps, eta=0.0, x_start=x0)
+        b = sampler("ddim", model, d, tuple(x0.shape), steps=steps, eta=0.0, x_start=x0)
         with one_thread():          # a worker's tiny tensors: one intra-op thread
             for k, (oa, ob) in enumerate(zip(a, b)):
                 run.ddpm.add(oa.x_t)
@@ -168,7 +169,7 @@ def trace_particle(session, xy, t: int, kind: str | None = None, sampler_kind: s
     if t == 0:
         return xy.copy()
     model = frozen(session.denoiser(kind))
-    gen = sampler(sampler_kind, model, session.diffusion, (1, 2), steps=steps or session.settings.steps,
+    gen = sampler(sampler_kind, model, session.diffusion_for(kind), (1, 2), steps=steps or session.settings.steps,
                   eta=0.0, x_start=torch.from_numpy(xy), start_t=_check_t(session, t),
                   generator=torch.Generator().manual_seed(seed))
     return np.stack([o.x_t[0].numpy() for o in gen]).astype(np.float32)

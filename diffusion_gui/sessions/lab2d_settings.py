@@ -32,6 +32,10 @@ BOUND_PENDING = ("Bound on held-out points (nats/dim, Gaussian decoder): compare
                  "to compute it")
 
 
+#: the MLP's reverse variance: fixed (L_simple), or learned (improved DDPM, L_hybrid)
+MLP_VARIANCES = ("fixed_small", "learned_range")
+
+
 @dataclass
 class Lab2DSettings:
     """The lab's settings (one dataclass, defaults written once)."""
@@ -48,6 +52,7 @@ class Lab2DSettings:
     lr: float = setting(1e-3, lo=1e-5, hi=1e-1)
     width: int = setting(128, lo=8, hi=1024)
     depth: int = setting(3, lo=1, hi=8)
+    variance: str = setting("fixed_small", choices=MLP_VARIANCES)   # the MLP's: learned -> L_hybrid
     # the panel's view of it
     source: str = setting("draw", choices=CUSTOM_SOURCES)    # of custom data
     text: str = setting("DDPM")

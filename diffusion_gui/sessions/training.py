@@ -42,7 +42,7 @@ import numpy as np
 from ..core.images import tile
 from ..errors import ExportError, user_message
 from ..models.card import write_card
-from ..models.train import BUCKETS, TrainConfig, spare_core_threads
+from ..models.train import BUCKETS, VARIANCES, TrainConfig, spare_core_threads
 from .settings import setting
 from .train_history import RATE_WINDOW, SMOOTH_BETA, Growing, LossHistory, RateMeter
 
@@ -74,6 +74,7 @@ class TrainSettings:
     conditional: bool = setting(False)           # digits only: class labels, for guidance
     label_dropout: float = setting(0.15, lo=0.0, hi=0.9)
     preset: str = setting("small", choices=tuple(PRESET_NOTES))
+    variance: str = setting("fixed_small", choices=VARIANCES)    # learned_range: trained by L_hybrid
     batch: int = setting(128, lo=1, hi=1024)
     lr: float = setting(2e-3, lo=1e-5, hi=1e-1)
     steps: int = setting(10000, lo=1, hi=10_000_000)
@@ -109,7 +110,7 @@ class TrainSettings:
                            sample_batch=self.sample_n, sample_seed=self.sample_seed,
                            threads=spare_core_threads(),
                            conditional=self.conditional and self.source == "digits",
-                           label_dropout=self.label_dropout)
+                           label_dropout=self.label_dropout, variance=self.variance)
 
 
 def timing_key(preset: str, size: int, channels: int, batch: int) -> str:

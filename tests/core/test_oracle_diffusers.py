@@ -99,3 +99,30 @@ def test_the_two_clip_eps_conventions_differ_only_when_x0_is_clipped():
                                d.ddim_step(out, x, 500, 480, clip_eps="raw"))
     with pytest.raises(ValueError, match="clip_eps"):
         d.ddim_step(out, x, 500, 480, clip_x0=True, clip_eps="sometimes")
+
+
+@pytest.mark.parametrize("respaced", [False, True])
+def test_learned_range_ddpm_step_matches_scheduler_step(respaced):
+    """A learned-variance network's 2C channels: diffusers' DDPMScheduler(variance_type=
+    "learned_range") steps as we do at every t >= 2 (at t = 1 no noise is added either way),
+    on the full schedule and on a respaced one (its betas 1 - abar_t / abar_prev)."""
+    d = GaussianDiffusion(NoiseSchedule.from_name("linear"), variance="learned_range")
+    sched = _float64(DDPMScheduler(num_train_timesteps=1000, variance_type="learned_range",
+                                   clip_sample=False))
+    if respaced:
+        keep = strided_indices(1000, 25)
+        d = d.respace(keep)
+        sched.set_timesteps(25)
+        pairs = list(zip(range(len(keep) - 1, -1, -1), sched.timesteps.tolist()))
+        assert [int(d.index_map[j]) for j, _ in pairs] == [int(t) for _, t in pairs]
+    else:
+        pairs = [(t, t) for t in (999, 500, 10, 1, 0)]
+    g = torch.Generator().manual_seed(3)
+    for j, t in pairs:
+        x = torch.randn(2, 1, 6, 6, generator=g, dtype=torch.float64)
+        out = torch.randn(2, 2, 6, 6, generator=g, dtype=torch.float64)
+        out[:, 1:] = out[:, 1:].clamp(-1, 1)
+        ref = sched.step(out, t, x, generator=torch.Generator().manual_seed(7)).prev_sample
+        noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(7), dtype=x.dtype)
+        ours = d.ddpm_step(out, x, torch.full((2,), j), noise)
+        torch.testing.assert_close(ours, ref, atol=TOL, rtol=TOL)

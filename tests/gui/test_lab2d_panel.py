@@ -230,3 +230,33 @@ def test_shutdown_joins_every_job(qtbot, ctx):
     p.shutdown()                                # idempotent
     assert not p._train.is_running() and not p._sample.is_running() and not p._compare.is_running()
     qtbot.waitUntil(lambda: running_jobs() == 0, timeout=TIMEOUT)
+
+
+def test_a_learned_variance_mlp_from_the_panel(qtbot, ctx, panel, tmp_path):
+    """The MLP box's variance choice: a learned one resets to a 4-output network, trains with
+    L_hybrid, samples and is scored in Compare; the choice is remembered."""
+    p = panel
+    s = p.session
+    _select(p.data_combo, "gaussians8")
+    _select(p.variance_combo, "learned_range")
+    assert s.train_state.net.learned_variance and s.settings.variance == "learned_range"
+    p.train_btn.click()
+    qtbot.waitUntil(lambda: s.trained_steps >= 20, timeout=TIMEOUT)
+    p.pause_btn.click()
+    qtbot.waitUntil(lambda: p.pause_btn.text() == "Resume", timeout=TIMEOUT)
+    p.sample_btn.click()
+    qtbot.waitUntil(lambda: p.run is not None and p.run.complete and not p.is_sampling(), timeout=TIMEOUT)
+    p.compare_btn.click()
+    qtbot.waitUntil(lambda: len(p._quality.get("bound", {})) == 2, timeout=TIMEOUT)
+    assert np.isfinite(p._quality["bound"]["mlp"]["total"])
+    st = QSettings(str(tmp_path / "lab.ini"), QSettings.IniFormat)
+    p.save_settings(st)
+    q = Lab2DPanel(ctx)
+    qtbot.addWidget(q)
+    q.restore_settings(st)
+    qtbot.waitUntil(q.is_ready, timeout=TIMEOUT)
+    try:
+        assert q.variance_combo.currentData() == "learned_range"
+        assert q.session.train_state.net.learned_variance
+    finally:
+        q.shutdown()

@@ -369,3 +369,29 @@ def test_the_class_conditional_choice_reaches_the_config(qtbot, ctx):
     assert cfg.conditional and cfg.label_dropout == pytest.approx(0.2)
     assert p.settings().conditional
     p.shutdown()
+
+
+def test_a_learned_variance_run_trains_with_l_hybrid_and_loads(qtbot, panel, ctx, tmp_path, errors):
+    """The Variance choice 'learned': the run is trained with L_hybrid, its grids are drawn, and
+    the model it writes is a learned_range one the app loads; the choice is remembered."""
+    from diffusion_gui.models.loader import load_model
+    p = panel
+    p.variance.setCurrentIndex(p.variance.findData("learned_range"))
+    assert p.config().variance == "learned_range"
+    p.steps.setValue(6)
+    with qtbot.waitSignal(p.run_ended, timeout=TIMEOUT) as ended:
+        p.start()
+    assert ended.args == ["finished"] and not errors
+    assert not p.variance.isEnabled() or p.state != "running"
+    run_dir = p._run.run_dir
+    m = load_model(str(run_dir))
+    assert m.diffusion.variance == "learned_range" and m.unet.config.out_channels == 2
+    assert "L_hybrid" in (run_dir / "model_card.md").read_text()
+    assert [g[0] for g in p.strip.grids] == [1, 4, 6]
+    s = QSettings(str(tmp_path / "v.ini"), QSettings.IniFormat)
+    p.save_settings(s)
+    b = TrainPanel(ctx)
+    qtbot.addWidget(b)
+    b.restore_settings(s)
+    assert b.variance.currentData() == "learned_range"
+    b.shutdown()

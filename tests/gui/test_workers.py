@@ -272,3 +272,27 @@ def test_worker_object_is_returned_to_the_gui_thread(qtbot):
     job = run_job(counting(2), on_finished=done.append)
     qtbot.waitUntil(lambda: bool(done) and not job.is_running(), timeout=TIMEOUT)
     assert job.worker.thread() is QThread.currentThread()
+
+
+def test_a_stuck_job_is_described_by_its_function_and_stack(qtbot):
+    """What the exerciser prints when a run does not settle (issue #21): the function a
+    call_in_background job runs and where its thread is now."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from soak import describe_jobs
+    gate = threading.Event()
+
+    def load_something_slow():
+        gate.wait(30)
+        return 1
+
+    job = call_in_background(load_something_slow)
+    qtbot.waitUntil(lambda: job.worker.thread_ident is not None, timeout=5000)
+    time.sleep(0.05)
+    text = describe_jobs()
+    gate.set()
+    qtbot.waitUntil(lambda: not job.is_running(), timeout=5000)
+    assert "call_in_background(test_a_stuck_job_is_described_by_its_function_and_stack.<locals>." \
+           "load_something_slow)" in text
+    assert "load_something_slow" in text.split("\n", 1)[1] and "wait" in text

@@ -223,7 +223,8 @@ def test_not_a_unet(base, tmp_path):
 
 
 @pytest.mark.parametrize("change, text", [
-    ({"variance_type": "learned_range"}, "unsupported variance_type"),
+    ({"variance_type": "learned"}, "unsupported variance_type"),
+    ({"variance_type": "learned_range"}, "that needs out_channels 2"),     # the UNet outputs C
     ({"beta_schedule": "exotic"}, "unsupported beta_schedule"),
 ])
 def test_unsupported_scheduler(base, tmp_path, change, text):
@@ -321,3 +322,21 @@ def test_a_config_describing_a_huge_network_is_refused_before_building_it(base, 
     msg = _one_line_error(d)
     assert "weights do not match config.json" in msg and "4396.1 M parameters" in msg, msg
     assert built == ["meta"]                             # never built for real
+
+
+def test_a_learned_range_checkpoint_loads_and_samples(tmp_path):
+    """diffusers' learned_range with out_channels = 2C: the loader accepts it, the diffusion reads
+    the second half as the variance; the same UNet with a fixed scheduler is refused."""
+    import torch
+
+    from diffusion_gui.core.sampling import ddpm_sample, run
+    d = make_checkpoint(tmp_path / "lr", channels=3, timesteps=20, variance_type="learned_range")
+    m = load_model(str(d))
+    assert m.diffusion.variance == "learned_range" and m.unet.config.out_channels == 6
+    assert m.info()["variance"] == "learned_range"
+    x = run(ddpm_sample(m, m.diffusion, (2, 3, 16, 16), generator=torch.Generator().manual_seed(0)))
+    assert x.shape == (2, 3, 16, 16) and torch.isfinite(x).all()
+    _edit_json(d / "scheduler_config.json", variance_type="fixed_small")
+    assert "out_channels 6 with in_channels 3 and variance_type fixed_small" in _one_line_error(d)
+    _edit_json(d / "config.json", out_channels=4)
+    assert "out_channels 4" in _one_line_error(d)

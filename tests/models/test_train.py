@@ -199,3 +199,62 @@ def test_a_sample_grid_is_abandoned_when_cancelled(tmp_path):
         return len(calls) >= 3
     assert sample_grid(unet, cfg, cancelled=cancelled) is None and len(calls) == 3
     assert sample_grid(unet, cfg, cancelled=lambda: False).shape == (2, 16, 16, 1)
+
+
+def test_cli_trains_a_learned_variance_with_the_hybrid_loss(tmp_path, capsys):
+    """``--variance learned_range``: a 2C-channel UNet, L_hybrid (the default loss for it), a
+    learned_range scheduler the app's loader reads; the variance half is trained (its output moves
+    away from the untrained network's) and sampling it gives finite images."""
+    from diffusion_gui.core.sampling import ddpm_sample, run
+    from diffusion_gui.models.loader import load_model
+    out = tmp_path / "lr"
+    assert main(["train", *TINY, "--steps", "6", "--variance", "learned_range", "-o", str(out)]) == 0
+    m = load_model(str(out))
+    assert m.unet.config.out_channels == 2 and m.diffusion.variance == "learned_range"
+    card = (out / "model_card.md").read_text()
+    assert "L_hybrid" in card and "learned_range" in card
+    x = run(ddpm_sample(m, m.diffusion.respace(range(0, 1000, 100)), (2, 1, 8, 8),
+                        generator=torch.Generator().manual_seed(0)))
+    assert torch.isfinite(x).all()
+
+
+def test_a_learned_variance_gets_a_gradient_only_from_the_hybrid_loss(tmp_path):
+    from diffusion_gui.models.train import _Loop
+    loop = _Loop(_cfg(tmp_path, variance="learned_range"))
+    assert loop.loss == "hybrid"
+    loop.opt.zero_grad()
+    x0, i, eps = loop._batch()
+    x_t = loop.diffusion.q_sample(x0, i, eps)
+    from diffusion_gui.core.vlb import hybrid_terms
+    _, vb = hybrid_terms(loop.diffusion, loop.unet(x_t, i).sample, x0, x_t, i, eps)
+    vb.mean().backward()
+    head = loop.unet.conv_out.weight.grad          # [2C, ch, 3, 3]: the eps row, then the v row
+    assert head[:1].abs().max() == 0 and head[1:].abs().max() > 0
+
+
+@pytest.mark.parametrize("flags, text", [
+    (["--variance", "learned_range", "--loss", "simple"], "--loss simple cannot train a learned variance"),
+    (["--loss", "hybrid"], "--loss hybrid goes with --variance learned_range"),
+])
+def test_a_loss_that_does_not_fit_the_variance_is_refused(tmp_path, capsys, flags, text):
+    assert main(["train", *TINY, "--steps", "2", *flags, "-o", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert text in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_learned_variance_run_can_start_from_a_fixed_model(tmp_path, capsys):
+    """--init-from a fixed-variance model: the eps rows of the output layer are the source's, the
+    v rows start at zero, so the first predictions are the source's eps and v = 0."""
+    from diffusion_gui.models.loader import load_model
+    src = tmp_path / "fixed"
+    assert main(["train", *TINY, "--steps", "2", "-o", str(src)]) == 0
+    loop_unet = __import__("diffusion_gui.models.unet", fromlist=["build_unet"]).build_unet(
+        "tiny", 8, 1, out_channels=2)
+    from diffusion_gui.models.train import init_weights
+    init_weights(loop_unet, str(src))
+    fixed = load_model(str(src)).unet
+    x, i = torch.randn(2, 1, 8, 8), torch.tensor([3, 700])
+    with torch.no_grad():
+        out, ref = loop_unet(x, i).sample, fixed(x, i).sample
+    torch.testing.assert_close(out[:, :1], ref)
+    assert out[:, 1:].abs().max() == 0

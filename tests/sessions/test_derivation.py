@@ -81,3 +81,33 @@ def test_equations_render(session):
         assert (img[..., :3] < 128).any()          # ink on the page
     two = render_equation([r"$a$", r"$\frac{b}{c}$"])
     assert two.shape[0] > render_equation([r"$a$"]).shape[0]
+
+
+def test_step_6_trains_a_learned_variance_on_the_lab_and_it_gives_the_lower_bound():
+    """Improved DDPM's claim on the 2-D ring: the L_hybrid MLP with its learned variance has a
+    lower bound than the L_simple MLP with either fixed variance (same steps, seed and data)."""
+    s = DerivationSession()
+    s.settings.lab_steps = 1500
+    r = s.compute("variance")
+    _check(r, "variance")
+    lab = r.raw["lab"]
+    assert set(lab["simple"]) == {"fixed_small", "fixed_large"}
+    assert set(lab["hybrid"]) == {"fixed_small", "fixed_large", "learned_range"}
+    learned = lab["hybrid"]["learned_range"]["total"]
+    assert learned < min(b["total"] for b in lab["simple"].values())
+    assert learned < min(lab["hybrid"][v]["total"] for v in ("fixed_small", "fixed_large"))
+    assert any("learned_range" in label for label, _ in r.numbers)
+    assert {s.name for s in r.plot.series} == {"fixed_small", "fixed_large", "learned_range"}
+
+
+def test_step_6_on_a_learned_variance_image_model(checkpoints):
+    from diffusion_gui.models.loader import load_model
+    s = DerivationSession()
+    s.settings.lab_steps = 100
+    s.set_model(load_model(str(checkpoints(timesteps=20, variance_type="learned_range"))))
+    r = s.compute("variance")
+    assert set(r.raw["image"]) == {"fixed_small", "fixed_large", "learned_range"}
+    assert all(np.isfinite(v["total"]) for v in r.raw["image"].values())
+    assert "learned_range (its own)" in dict(r.numbers)
+    for key in ("estimators", "prior", "kl_mse", "simple"):     # every image step takes it
+        _check(s.compute(key), key)

@@ -91,3 +91,38 @@ def test_cli_toy_refuses_exact_on_a_shape(tmp_path, capsys):
     rc = main(["toy", "--data", "moons", "--model", "exact", "-o", str(tmp_path / "p.npz")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "--model exact" in err[0]
+
+
+def test_a_learned_variance_mlp_trains_with_l_hybrid_and_every_view_takes_it():
+    """settings variance learned_range: a 4-output MLP, trained with L_hybrid; sampling, the
+    paths, the field, the loss profile and the held-out bound all read its (eps, v)."""
+    from diffusion_gui.sessions.lab2d_field import field
+    from diffusion_gui.sessions.lab2d_numbers import heldout_bound
+    from diffusion_gui.sessions.lab2d_paths import reverse_run, trace_particle
+    lab = Lab2DSession(Lab2DSettings(data="gaussians8", n=300, timesteps=50, steps=50, batch=64))
+    fixed_net = lab.train_state.net
+    lab.set_variance("learned_range")
+    assert lab.train_state.net is not fixed_net and lab.train_state.net.learned_variance
+    assert lab.diffusion_for("mlp").variance == "learned_range"
+    assert lab.diffusion_for("exact").variance == "fixed_small"
+    for _ in lab.train(max_steps=40, report_every=20):
+        pass
+    pts = lab.sample_points(n=64, seed=0)
+    assert pts.shape == (64, 2) and np.isfinite(pts).all()
+    run, items = reverse_run(lab, n=32, steps=10)
+    for _ in items:
+        pass
+    assert np.isfinite(trace_particle(lab, [0.5, 0.5], 20)).all()
+    assert field(lab, 10, "mlp", what="x0").vectors.shape[1] == 2
+    mse, _ = lab.loss_profile([1, 25, 50], n=100)
+    assert np.isfinite(mse).all()
+    b = heldout_bound(lab, n=100)
+    assert np.isfinite(b["total"])
+    # the same net scored with the fixed variance: another figure (the variance counts)
+    from diffusion_gui.core.toy2d_bound import bound_terms_nats
+    from diffusion_gui.sessions.lab2d_paths import frozen
+    x0 = lab.fresh(100, np.random.default_rng(11))
+    fixed = bound_terms_nats(lab.diffusion, frozen(lab.denoiser("mlp")), x0, seed=11)["total"]
+    assert abs(fixed - b["total"]) > 1e-6
+    lab.set_variance("fixed_small")
+    assert not lab.train_state.net.learned_variance and lab.trained_steps == 0

@@ -33,6 +33,8 @@ MODEL_ITEMS = [("MLP (trained live)", "mlp"), ("Exact (mixtures only)", "exact")
                ("Empirical (memorises)", "empirical")]
 FIELD_ITEMS = [("x̂₀ − x_t (to the predicted x₀)", "x0"), ("score ∇ log q_t", "score")]
 VIEW_ITEMS = [("DDPM and DDIM side by side", "both"), ("DDPM only", "ddpm"), ("DDIM only", "ddim")]
+VARIANCE_ITEMS = [("σ² fixed (β̃ₜ), trained with L_simple", "fixed_small"),
+                  ("σ² learned, trained with L_hybrid", "learned_range")]
 
 
 def _spin(lo, hi, value, tip, step=1):
@@ -100,6 +102,10 @@ def _train_box(p) -> QGroupBox:
     for b in (p.train_btn, p.pause_btn, p.reset_btn):
         row.addWidget(b)
     lay.addLayout(row)
+    p.variance_combo = _combo(VARIANCE_ITEMS, "The reverse step's variance: fixed (DDPM), or learned by a "
+                              "second pair of outputs (improved DDPM's learned_range, L_hybrid = "
+                              "L_simple + 0.001 L_vlb). A change resets the network")
+    lay.addWidget(p.variance_combo)
     p.train_label = QLabel("not trained")
     p.train_label.setWordWrap(True)
     lay.addWidget(p.train_label)
@@ -172,7 +178,7 @@ def read_settings(p, base: Lab2DSettings) -> Lab2DSettings:
 
 def apply_settings(p, s: Lab2DSettings):
     """Show ``s`` in the widgets (signals blocked: the panel applies the data itself)."""
-    widgets = (p.data_combo, p.n_spin, p.seed_spin, p.schedule_combo, p.T_spin, p.model_combo,
+    widgets = (p.data_combo, p.n_spin, p.seed_spin, p.schedule_combo, p.T_spin, p.variance_combo, p.model_combo,
                p.particles_spin, p.steps_spin, p.view_combo, p.field_combo, p.field_check,
                p.grid_check, p.text_edit)
     for w in widgets:
@@ -183,6 +189,7 @@ def apply_settings(p, s: Lab2DSettings):
         p.seed_spin.setValue(s.seed)
         p.schedule_combo.setCurrentText(s.schedule)
         p.T_spin.setValue(s.timesteps)
+        _select(p.variance_combo, s.variance)
         _select(p.model_combo, s.model)
         p.particles_spin.setValue(s.particles)
         p.steps_spin.setValue(s.steps)

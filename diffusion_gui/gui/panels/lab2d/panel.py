@@ -90,6 +90,7 @@ class Lab2DPanel(QWidget):
         self.train_btn.clicked.connect(lambda: runs.train(self))
         self.pause_btn.clicked.connect(lambda: runs.pause_or_resume(self))
         self.reset_btn.clicked.connect(self.reset_model)
+        self.variance_combo.currentIndexChanged.connect(lambda *_: self.reset_model())
         self.sample_btn.clicked.connect(lambda: runs.sample(self))
         self.stop_btn.clicked.connect(self.stop_sampling)
         self.clear_paths_btn.clicked.connect(self._clear_traces)
@@ -132,6 +133,7 @@ class Lab2DPanel(QWidget):
         st = self._settings
         if (st.schedule, st.timesteps) != (session.settings.schedule, session.timesteps):
             session.set_schedule(st.schedule, st.timesteps)
+        session.set_variance(st.variance)
         self.sync_settings()
         self.steps_spin.setMaximum(session.timesteps)
         self.display.layout_views()
@@ -254,7 +256,7 @@ class Lab2DPanel(QWidget):
         if self.session is None:
             return
         was = runs.stop_training(self)
-        self.session.reset_model()
+        self.session.reset_model(self.variance_combo.currentData())   # of the chosen kind
         self.loss_curve.setData([], [])
         self.bucket_curve.setData([], [])
         self.train_label.setText("not trained")
@@ -390,7 +392,7 @@ class Lab2DPanel(QWidget):
         pausing = training and self._train.worker.is_paused
         paused = pausing and self._train_paused
         for w in (self.train_btn, self.reset_btn, self.sample_btn, self.compare_btn,
-                  self.data_combo, self.play_btn):
+                  self.data_combo, self.play_btn, self.variance_combo):
             w.setEnabled(ready)
         self.train_btn.setEnabled(ready and not training)
         self.pause_btn.setEnabled(training and (paused or not pausing))

@@ -34,7 +34,7 @@ from ...style import control_column
 from .runs_folder import RunsFolder
 
 #: the widgets that only change while no run is going on (``channels`` also needs a folder)
-EDITABLE_WHEN_IDLE = ("source", "browse_btn", "size", "augment", "preset", "batch", "lr", "steps",
+EDITABLE_WHEN_IDLE = ("source", "browse_btn", "size", "augment", "preset", "variance", "batch", "lr", "steps",
                       "ema", "seed", "sample_every", "sample_steps", "sample_n", "sample_seed")
 _D = TrainSettings()   # the defaults, written once (sessions/training.py)
 
@@ -127,8 +127,16 @@ def _model_box(p) -> QGroupBox:
     erow.setContentsMargins(0, 0, 0, 0)
     erow.addWidget(p.estimate_label, 1)
     erow.addWidget(p.measure_btn, 0, Qt.AlignTop)
+    p.variance = _combo([("fixed σ² = β̃ₜ  · L_simple", "fixed_small"),
+                         ("fixed σ² = βₜ  · L_simple", "fixed_large"),
+                         ("learned σ²  · L_hybrid", "learned_range")], _D.variance)
+    p.variance.setToolTip("The reverse step's variance. Fixed (DDPM): the network predicts ε only, "
+                          "trained with L_simple. Learned (improved DDPM, learned_range): a second "
+                          "output per channel interpolates log σ² between log β̃ₜ and log βₜ, trained "
+                          "with L_hybrid = L_simple + 0.001·L_vlb (the mean's gradient stopped in L_vlb)")
     box = QGroupBox("Model (diffusers UNet2DModel)")
-    box.setLayout(_form(("Preset", p.preset), ("Parameters", p.params_label), ("Speed", erow)))
+    box.setLayout(_form(("Preset", p.preset), ("Variance", p.variance), ("Parameters", p.params_label),
+                        ("Speed", erow)))
     return box
 
 
@@ -234,7 +242,7 @@ def read_settings(p, folder: str, timings: str = "") -> TrainSettings:
         source=p.source.currentData(), folder=folder, size=int(p.size.currentData()),
         channels=int(p.channels.currentData()), augment=p.augment.isChecked(),
         conditional=p.conditional.isChecked(), label_dropout=float(p.label_dropout.value()),
-        preset=p.preset.currentData(), batch=p.batch.value(), lr=p.lr.value(),
+        preset=p.preset.currentData(), variance=p.variance.currentData(), batch=p.batch.value(), lr=p.lr.value(),
         steps=p.steps.value(), ema=p.ema.value(), seed=p.seed.value(),
         sample_every=p.sample_every.value(), sample_steps=p.sample_steps.value(),
         sample_n=int(p.sample_n.currentData()), sample_seed=p.sample_seed.value(),
@@ -256,6 +264,7 @@ def apply_settings(p, s: TrainSettings) -> None:
     p.conditional.setChecked(s.conditional)
     p.label_dropout.setValue(s.label_dropout)
     _pick(p.preset, s.preset)
+    _pick(p.variance, s.variance)
     for name in ("batch", "lr", "steps", "ema", "seed", "sample_every", "sample_steps",
                  "sample_seed"):
         getattr(p, name).setValue(getattr(s, name))
