@@ -118,8 +118,8 @@ class Sampled:
 @dataclass
 class TrainMetrics:
     """One report of :func:`train_steps`. step: steps done in all (1-based); loss: mean loss over
-    the steps since the last report; bucket_loss: float ``[BUCKETS]``, a running (EMA) loss per
-    t bucket (NaN until a bucket is seen); elapsed_s / steps_per_s: of this call."""
+    the steps since the last report (L_hybrid for a learned variance); bucket_loss: float
+    ``[BUCKETS]``, a running (EMA) eps MSE per t bucket (NaN until a bucket is seen); elapsed_s / steps_per_s: of this call."""
 
     step: int
     loss: float
@@ -192,7 +192,8 @@ def train_steps(state: TrainState, diffusion: GaussianDiffusion, data: Callable[
                 i = torch.randint(0, T, (x0.shape[0],), generator=generator)
                 eps = torch.randn(x0.shape, generator=generator)
                 x_t = sab[i, None] * x0 + s1m[i, None] * eps
-                per = point_loss(diffusion, state.net(x_t, i), x0, x_t, i, eps)
+                out = state.net(x_t, i)
+                per = point_loss(diffusion, out, x0, x_t, i, eps)
                 loss = per.mean()
                 state.opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -200,7 +201,8 @@ def train_steps(state: TrainState, diffusion: GaussianDiffusion, data: Callable[
                 with torch.no_grad():
                     decay = min(ema_decay, (1 + state.step) / (10 + state.step))
                     torch._foreach_lerp_(ema_params, net_params, 1.0 - decay)
-                _update_buckets(state, i, per.detach(), T)
+                # per t: the eps MSE (comparable with the floor E||eps - eps*||^2, also for L_hybrid)
+                _update_buckets(state, i, ((out[:, :x0.shape[1]].detach() - eps) ** 2).mean(1), T)
                 state.step += 1
                 done += 1
                 acc += float(loss.detach())

@@ -202,11 +202,13 @@ class Lab2DSession:
             return self._learned
         return self.diffusion
 
-    def set_variance(self, variance: str):
+    def set_variance(self, variance: str) -> bool:
         """The MLP's variance: ``fixed_small`` (trained with L_simple) or ``learned_range``
-        (a 4-output MLP trained with L_hybrid). A change resets the network."""
-        if variance != self.settings.variance:
-            self.reset_model(variance)
+        (a 4-output MLP trained with L_hybrid). A change resets the network (True)."""
+        if variance == self.settings.variance:
+            return False
+        self.reset_model(variance)
+        return True
 
     @property
     def timesteps(self) -> int:

@@ -240,6 +240,7 @@ def test_a_learned_variance_mlp_from_the_panel(qtbot, ctx, panel, tmp_path):
     _select(p.data_combo, "gaussians8")
     _select(p.variance_combo, "learned_range")
     assert s.train_state.net.learned_variance and s.settings.variance == "learned_range"
+    assert p.loss_plot.getPlotItem().getAxis("left").labelText == "L_hybrid"
     p.train_btn.click()
     qtbot.waitUntil(lambda: s.trained_steps >= 20, timeout=TIMEOUT)
     p.pause_btn.click()
@@ -258,5 +259,6 @@ def test_a_learned_variance_mlp_from_the_panel(qtbot, ctx, panel, tmp_path):
     try:
         assert q.variance_combo.currentData() == "learned_range"
         assert q.session.train_state.net.learned_variance
+        assert q.loss_plot.getPlotItem().getAxis("left").labelText == "L_hybrid"
     finally:
         q.shutdown()

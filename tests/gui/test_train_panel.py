@@ -388,6 +388,7 @@ def test_a_learned_variance_run_trains_with_l_hybrid_and_loads(qtbot, panel, ctx
     assert m.diffusion.variance == "learned_range" and m.unet.config.out_channels == 2
     assert "L_hybrid" in (run_dir / "model_card.md").read_text()
     assert [g[0] for g in p.strip.grids] == [1, 4, 6]
+    assert p.plots.loss_plot.getPlotItem().getAxis("left").labelText == "L_hybrid"
     s = QSettings(str(tmp_path / "v.ini"), QSettings.IniFormat)
     p.save_settings(s)
     b = TrainPanel(ctx)

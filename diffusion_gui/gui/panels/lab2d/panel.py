@@ -23,7 +23,7 @@ from ...workers import JobSlot
 from . import mouse, runs
 from .controls import apply_settings, build_controls, read_settings
 from .display import Display
-from .views import bound_text, build_views, quality_table, set_curve, show_histograms
+from .views import apply_variance, bound_text, build_views, clear_training, quality_table, set_curve, show_histograms
 
 FRAME_MS = 25              # the frame timer (live sampling, playing): at most 40 frames/s
 PLAY_SECONDS = 5.0         # T -> 0 when playing
@@ -133,7 +133,7 @@ class Lab2DPanel(QWidget):
         st = self._settings
         if (st.schedule, st.timesteps) != (session.settings.schedule, session.timesteps):
             session.set_schedule(st.schedule, st.timesteps)
-        session.set_variance(st.variance)
+        apply_variance(self, st.variance)
         self.sync_settings()
         self.steps_spin.setMaximum(session.timesteps)
         self.display.layout_views()
@@ -257,9 +257,7 @@ class Lab2DPanel(QWidget):
             return
         was = runs.stop_training(self)
         self.session.reset_model(self.variance_combo.currentData())   # of the chosen kind
-        self.loss_curve.setData([], [])
-        self.bucket_curve.setData([], [])
-        self.train_label.setText("not trained")
+        clear_training(self)
         if was:
             runs.train(self)
         self._update_buttons()

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from ....sessions.lab2d_settings import BOUND_PENDING
-from ...plots import COLORS, add_legend, make_plot, pen
+from ...plots import AXIS_COLOR, COLORS, LABEL_PT, add_legend, make_plot, pen
 from .canvas import CloudView
 
 KIND_COLORS = {"mlp": "blue", "exact": "green", "empirical": "red", "fresh": "grey"}
@@ -153,3 +153,26 @@ def bound_text(bounds: dict | None) -> str:
              f"L_0 {b['decoder']:.3f})" for k, b in bounds.items()]
     where = "held-out points" if held else "the training points (hand-made data)"
     return f"Bound on {where}, nats/dim (Gaussian decoder; ≥ −log p): " + ";  ".join(parts)
+
+
+def clear_training(panel):
+    """A fresh network: no loss curves, "not trained", and the loss named for what it trains
+    (L_hybrid for a learned variance)."""
+    panel.loss_curve.setData([], [])
+    panel.bucket_curve.setData([], [])
+    panel.train_label.setText("not trained")
+    _name_loss(panel)
+
+
+def apply_variance(panel, variance: str):
+    """The session's MLP variance set to ``variance`` (a change: a fresh network, the curves
+    cleared); the loss axis named for it either way."""
+    if panel.session.set_variance(variance):
+        clear_training(panel)
+    _name_loss(panel)
+
+
+def _name_loss(panel):
+    learned = panel.session is not None and panel.session.train_state.net.learned_variance
+    panel.loss_plot.getPlotItem().setLabel("left", "L_hybrid" if learned else "ε-MSE", color=AXIS_COLOR,
+                                           **{"font-size": f"{LABEL_PT}pt"})

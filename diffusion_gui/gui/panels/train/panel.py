@@ -196,7 +196,7 @@ class TrainPanel(QWidget):
             self.ctx.error.emit("Cannot start training", user_message(e))
             return
         cfg = run.cfg
-        self.plots.reset()
+        self.plots.reset("L_hybrid" if cfg.variance == "learned_range" else "ε-MSE")
         self.strip.clear()
         self._draw_buckets()
         self._status_main = ""

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGroupBox, QSplitter, QVBoxLayout
 
 from ...image_view import ImageView
-from ...plots import COLORS, LogAxis, add_legend, make_plot, pen, style_plot
+from ...plots import AXIS_COLOR, COLORS, LABEL_PT, LogAxis, add_legend, make_plot, pen, style_plot
 from .controls import build_grid_row
 from .strip import SampleStrip
 
@@ -84,7 +84,11 @@ class TrainPlots(QSplitter):
         self.bucket_plot.setXRange(0, BUCKETS_T, padding=0.02)
         self.bucket_plot.setMouseEnabled(x=False, y=False)
 
-    def reset(self):
+    def reset(self, loss_name: str = "ε-MSE"):
+        """Empty plots for a new run; ``loss_name``: what it optimises (``L_hybrid`` for a learned
+        variance)."""
+        for plot in (self.loss_plot, self.bucket_plot):
+            plot.getPlotItem().setLabel("left", loss_name, color=AXIS_COLOR, **{"font-size": f"{LABEL_PT}pt"})
         self._x_forced = False
         self.raw_curve.setData([], [])
         self.smooth_curve.setData([], [])
