@@ -111,19 +111,22 @@ def test_estimators_with_few_trajectories(ckpt, capsys):
     assert est["toy"]["unit"] == "nats/dim" and est["toy"]["a"]["n"] == 512
 
 
-def test_iwae_ring_equals_the_toy_recipe(ckpt, capsys):
-    """--toy's own 2-D curve (used for any data but the ring) reproduces the step's ring curve."""
-    from diffusion_gui.commands.derive import _curve_list, _toy_curve
+def test_iwae_on_the_ring_and_on_a_shape(ckpt, capsys):
+    """--toy picks step 2's 2-D data: the ring's exact mixture by default (the step's own curve),
+    a KDE of a shape's points otherwise; the bound falls with K either way."""
     assert main(["derive", "--model", str(ckpt), "--json", "--steps", "iwae"]) == 0
     out = _strict(capsys.readouterr().out)
-    assert out["iwae_2d"]["data"] == "gaussians8"
+    assert out["iwae_2d"] == {"data": "gaussians8", "unit": "nats/dim", "model": "exact mixture"}
     ks = [row["K"] for row in out["iwae"]]
     assert ks == [1, 4, 16, 64, 256, 1024]
-    assert out["iwae"] == _curve_list(_toy_curve("gaussians8", 0)["curve"], 2)
     first, last = out["iwae"][0], out["iwae"][-1]
     assert first["bound"] - last["bound"] > 5 * (first["stderr"] + last["stderr"])   # tighter with K
     one = out["iwae_1d"]
     assert one["curve"][0]["bound"] == pytest.approx(one["vlb"], abs=4 * one["curve"][0]["stderr"])
+    assert main(["derive", "--model", str(ckpt), "--json", "--steps", "iwae", "--toy", "moons"]) == 0
+    moons = _strict(capsys.readouterr().out)
+    assert moons["iwae_2d"]["model"].startswith("KDE of 500 points") and moons["iwae"] != out["iwae"]
+    assert moons["iwae"][0]["bound"] > moons["iwae"][-1]["bound"]
 
 
 @pytest.mark.parametrize("args, needle", [

@@ -11,9 +11,6 @@ import sys
 from ..errors import InvalidParameter
 from .common import _model
 
-#: data points of a shape's kernel density estimate (its exact denoiser stands in for the model)
-KDE_POINTS = 500
-
 
 def _num(v):
     """``v`` as a JSON number, or None where it is missing or not finite."""
@@ -32,9 +29,9 @@ def _step_keys(spec, all_keys) -> list[str]:
     return [k for k in all_keys if k in keys]
 
 
-def _settings(args):
+def _settings(args, toy: str):
     """The session's settings from ``--seed``, ``--trajectories``, ``--lab-steps`` (each checked
-    against the bounds the settings dataclass declares)."""
+    against the bounds the settings dataclass declares) and ``--toy``."""
     from dataclasses import fields
 
     from ..sessions.derivation import DerivationSettings
@@ -44,7 +41,7 @@ def _settings(args):
         lo, hi = meta[name]["lo"], meta[name]["hi"]
         if v is not None and not lo <= v <= hi:
             raise InvalidParameter(name, f"must be in {lo}..{hi}")
-    return DerivationSettings(**{n: int(v) for n, v in kw.items() if v is not None})
+    return DerivationSettings(toy=toy, **{n: int(v) for n, v in kw.items() if v is not None})
 
 
 def _run(sess, key: str, label: str):
@@ -69,31 +66,6 @@ def _run(sess, key: str, label: str):
     return result
 
 
-def _toy_curve(name: str, seed: int) -> dict:
-    """The 2-D IWAE curve of the iwae step (same T, K's, pool and noise) for data ``name``: the
-    exact denoiser of its mixture (gaussians8, gmm) or of a Gaussian KDE of its points (a shape)."""
-    import numpy as np
-    import torch
-
-    from ..core import bound_estimators as be
-    from ..core.diffusion import GaussianDiffusion
-    from ..core.schedule import NoiseSchedule
-    from ..core.toy2d import GaussianMixture, mixture_of, toy_data
-    from ..core.toy2d_metrics import MixtureDenoiser, data_std
-    from ..sessions.derivation_bound import IWAE_REPEATS, IWAE_T, KS, gen
-    d = GaussianDiffusion(NoiseSchedule.from_name("linear", IWAE_T))
-    mix, what = mixture_of(name), "exact mixture"
-    if mix is None:
-        pts = toy_data(name, KDE_POINTS, seed)
-        mix = GaussianMixture.from_points(pts, data_std(pts) * len(pts) ** (-1 / 6))
-        what = f"KDE of {KDE_POINTS} points (Scott)"
-    pool = IWAE_REPEATS * KS[-1]
-    x = torch.from_numpy(mix.sample(1, seed).astype(np.float64)).repeat(pool, 1)
-    tt = be.run_terms(be.trajectory_terms(MixtureDenoiser(mix, d), d, x, generator=gen(seed, 2),
-                                          model_dtype=torch.float64, t_batch=pool * IWAE_T))
-    return {"curve": be.iwae_curve(tt.log_weights, KS), "model": what, "T": IWAE_T}
-
-
 def _curve_list(c, dims: int = 1) -> list[dict]:
     return [{"K": int(k), "bound": _num(m / dims), "stderr": _num(s / dims)}
             for k, m, s in zip(c["k"], c["mean"], c["se"])]
@@ -109,7 +81,7 @@ def _estimators(tt, scale: float, unit: str) -> dict:
             "variance_ratio": _num(a.var(ddof=1) / b.var(ddof=1))}
 
 
-def _summary(model, sess, results: dict, toy: str, toy_curve) -> dict:
+def _summary(model, sess, results: dict, toy: str) -> dict:
     """The JSON object: the numbers of the steps that ran (``null`` for those that did not)."""
     from ..core import bound_estimators as be
     from ..core.diffusion import GaussianDiffusion
@@ -133,9 +105,8 @@ def _summary(model, sess, results: dict, toy: str, toy_curve) -> dict:
                                      toy=out["estimators"])
     if "iwae" in raw:
         r = raw["iwae"]
-        c2 = toy_curve["curve"] if toy_curve else r["curve2d"]
-        out["iwae"] = _curve_list(c2, 2)
-        out["iwae_2d"] = {"data": toy, "unit": "nats/dim", "model": (toy_curve or {}).get("model", "exact mixture")}
+        out["iwae"] = _curve_list(r["curve2d"], 2)
+        out["iwae_2d"] = {"data": toy, "unit": "nats/dim", "model": r["toy_model"]}
         out["iwae_1d"] = {"unit": "nats", "exact_nll": _num(r["exact"]), "vlb": _num(r["vlb"]),
                           "curve": _curve_list(r["curve"])}
     if "telescoping" in raw:
@@ -159,15 +130,10 @@ def _summary(model, sess, results: dict, toy: str, toy_curve) -> dict:
     return out
 
 
-def _print_step(step, result, toy: str, toy_curve) -> None:
+def _print_step(step, result) -> None:
     print(step.title)
     for label, value in result.numbers:
         print(f"  {label}: {value}" if value else f"  {label}")
-    if step.key == "iwae" and toy_curve is not None:
-        print(f"  2-D {toy} ({toy_curve['model']}), T = {toy_curve['T']}, nats/dim")
-        c = toy_curve["curve"]
-        for k, m, se in zip(c["k"], c["mean"], c["se"]):
-            print(f"    K = {k}: {m / 2:.4f} \u00b1 {se / 2:.4f}")
     print(f"  => {result.verdict}")
     print(flush=True)
 
@@ -182,19 +148,17 @@ def cmd_derive(args, model_spec):
     toy = args.toy or "gaussians8"
     if toy not in DATASETS:
         raise InvalidParameter("toy", f"must be one of {', '.join(DATASETS)}, not {toy!r}")
-    sess = DerivationSession(_settings(args))
+    sess = DerivationSession(_settings(args, toy))
     model = _model(model_spec)
     sess.set_model(model)
     if not args.json:
         print(f"model {model.name}: T = {model.diffusion.num_timesteps}, {model.diffusion.variance}, "
               f"seed {sess.settings.seed}\n", flush=True)
-    results, toy_curve = {}, None
+    results = {}
     for n, key in enumerate(keys, 1):
         results[key] = _run(sess, key, f"[{n}/{len(keys)}] {key}")
-        if key == "iwae" and toy != "gaussians8":
-            toy_curve = _toy_curve(toy, sess.settings.seed)
         if not args.json:
-            _print_step(sess.step(key), results[key], toy, toy_curve)
+            _print_step(sess.step(key), results[key])
     if args.json:
-        print(json.dumps(_summary(model, sess, results, toy, toy_curve), indent=2))
+        print(json.dumps(_summary(model, sess, results, toy), indent=2))
     return 0

@@ -224,14 +224,30 @@ def sample_grid(unet, cfg: TrainConfig, diffusion=None, device=None, cancelled=N
 def time_steps(preset: str, size: int, channels: int, batch_size: int, steps: int = 3) -> float:
     """Seconds per training step (forward, backward, AdamW) of ``preset`` on this machine, timed
     over ``steps`` steps after one warm-up step, on random data. Writes nothing."""
+    last = None
+    for last in timed_steps(preset, size, channels, batch_size, steps):
+        pass
+    return last
+
+
+#: the most images a timed step holds; a bigger batch is timed on this many and scaled linearly
+#: (a CPU step's time grows about linearly with the batch; the real run's first steps are timed too)
+TIMED_BATCH = 32
+
+
+def timed_steps(preset: str, size: int, channels: int, batch_size: int, steps: int = 3) -> Iterator:
+    """:func:`time_steps` as a generator: ``None`` after each step (whoever iterates may stop
+    between two), then the seconds per step. At most ``TIMED_BATCH`` images a step, scaled to
+    ``batch_size``, so that a big preset, size and batch takes seconds, not minutes and gigabytes."""
     import torch
+    timed = min(int(batch_size), TIMED_BATCH)
 
     from .unet import build_unet
     unet = build_unet(preset, size, channels)
     opt = torch.optim.AdamW(unet.parameters(), lr=1e-4)
     g = torch.Generator().manual_seed(0)
-    x = torch.randn((batch_size, channels, size, size), generator=g)
-    i = torch.randint(0, 1000, (batch_size,), generator=g)
+    x = torch.randn((timed, channels, size, size), generator=g)
+    i = torch.randint(0, 1000, (timed,), generator=g)
     t0 = 0.0
     for k in range(steps + 1):
         if k == 1:
@@ -240,7 +256,9 @@ def time_steps(preset: str, size: int, channels: int, batch_size: int, steps: in
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return (time.perf_counter() - t0) / max(steps, 1)
+        if k < steps:
+            yield None
+    yield (time.perf_counter() - t0) / max(steps, 1) * batch_size / timed
 
 
 def _atomic_torch_save(obj, path: Path):

@@ -21,6 +21,7 @@ import numpy as np
 
 from .derivation_steps import STEPS
 from .derivation_types import PlotData, Progress, Series, Step, StepResult
+from .lab2d_settings import DATASETS
 from .settings import setting
 
 __all__ = ["DerivationSettings", "DerivationSession", "Step", "StepResult", "PlotData", "Series",
@@ -33,7 +34,8 @@ class DerivationSettings:
 
     seed: int = setting(0, lo=0, hi=2 ** 31 - 1)
     trajectories: int = setting(16, lo=2, hi=256)       # image trajectories of step 3
-    lab_steps: int = setting(1500, lo=100, hi=20000)    # training steps per objective, step 8
+    lab_steps: int = setting(1500, lo=100, hi=20000)    # training steps per objective, steps 6 and 8
+    toy: str = setting("gaussians8", choices=DATASETS)  # step 2's 2-D data (its mixture, or a KDE)
     step: str = setting("chaining")
 
 

@@ -12,9 +12,9 @@ import torch
 from ..core import bound_estimators as be
 from ..core.diffusion import GaussianDiffusion
 from ..core.schedule import NoiseSchedule
-from ..core.toy2d import gaussians8
+from ..core.toy2d import GaussianMixture, gaussians8, mixture_of, toy_data
 from ..core.toy2d_bound import bound_terms_nats
-from ..core.toy2d_metrics import MixtureDenoiser
+from ..core.toy2d_metrics import MixtureDenoiser, data_std
 from .derivation_types import PlotData, Progress, Series, StepResult
 
 KS = (1, 4, 16, 64, 256, 1024)
@@ -47,6 +47,21 @@ def toy_model(T: int, variance: str = "fixed_small"):
     d = GaussianDiffusion(NoiseSchedule.from_name("linear", T), variance=variance)
     mix = gaussians8()
     return d, MixtureDenoiser(mix, d), mix
+
+
+#: points of a shape's kernel density estimate (its exact denoiser stands in for a 2-D model)
+KDE_POINTS = 500
+
+
+def toy_mixture(name: str, seed: int = 0) -> tuple[GaussianMixture, str]:
+    """The 2-D lab's data ``name`` as a Gaussian mixture and what it is: its own mixture
+    (gaussians8, gmm), or a Gaussian KDE of ``KDE_POINTS`` of its points (Scott's bandwidth)."""
+    mix = mixture_of(name)
+    if mix is not None:
+        return mix, "exact mixture"
+    pts = toy_data(name, KDE_POINTS, seed)
+    return (GaussianMixture.from_points(pts, data_std(pts) * len(pts) ** (-1 / 6)),
+            f"KDE of {KDE_POINTS} points (Scott)")
 
 
 def toy_point(seed: int) -> torch.Tensor:
@@ -107,8 +122,10 @@ def iwae(sess):
     c1 = be.iwae_curve(tt1.log_weights, KS)
     vlb1 = bound_terms_nats(d1, m1, x1[:4096], seed=seed, model_dtype=torch.float64)["total"]
     yield Progress(0.6, f"2-D: {pool} forward trajectories")
-    d2, m2, _ = toy_model(IWAE_T)
-    x2 = toy_point(seed).repeat(pool, 1)
+    mix2, what2 = toy_mixture(sess.settings.toy, seed)
+    d2 = GaussianDiffusion(NoiseSchedule.from_name("linear", IWAE_T))
+    m2 = MixtureDenoiser(mix2, d2)
+    x2 = torch.from_numpy(mix2.sample(1, seed).astype(np.float64)).repeat(pool, 1)
     tt2 = be.run_terms(be.trajectory_terms(m2, d2, x2, generator=gen(seed, 2), model_dtype=torch.float64,
                                            t_batch=pool * IWAE_T))
     c2 = be.iwae_curve(tt2.log_weights, KS)
@@ -126,14 +143,14 @@ def iwae(sess):
              ("gap at K = 1 = KL(q \u2016 p\u03b8 posterior)", f(c1["mean"][0] - exact)),
              (f"gap left at K = {KS[-1]}", f(c1["mean"][-1] - exact)),
              ("largest rise between K's, in SE", f"{rise:.2f}"),
-             ("2-D ring, one point: K = 1 / 1024 (nats/dim)",
+             (f"2-D {sess.settings.toy} ({what2}), one point: K = 1 / {KS[-1]} (nats/dim)",
               f"{c2['mean'][0] / 2:.4f} / {c2['mean'][-1] / 2:.4f}")]
     plot = PlotData(f"The importance-weighted bound against K (T = {IWAE_T}, {IWAE_REPEATS}+ groups per K)",
                     "K (forward trajectories)", "nats per dimension",
                     [Series("\u2212log p\u03b8(x\u2080), exact (1-D grid)", np.array([1, KS[-1]]),
                             np.array([exact, exact]), "dashed", "black"),
                      Series("1-D mixture: bound \u00b1 SE", c1["k"], c1["mean"], "points", "blue", c1["se"]),
-                     Series("2-D ring point: bound \u00b1 SE", c2["k"], c2["mean"] / 2, "points", "orange",
+                     Series(f"2-D {sess.settings.toy} point: bound \u00b1 SE", c2["k"], c2["mean"] / 2, "points", "orange",
                             c2["se"] / 2)],
                     log_x=True,
                     note="gap = KL(q(x\u2081:T | x\u2080) \u2016 p\u03b8(x\u2081:T | x\u2080)) \u2265 0")
@@ -142,7 +159,7 @@ def iwae(sess):
                f"bound has fallen to {c1['mean'][-1]:.3f}, {gap:+.3f} from the exact "
                f"\u2212log p\u03b8(x\u2080) = {exact:.3f} ({abs(gap) / max(se_last, 1e-12):.1f} SE).")
     yield StepResult("iwae", rows, plot, verdict,
-                     {"curve": c1, "curve2d": c2, "exact": exact, "vlb": vlb1, "rise_se": rise,
+                     {"curve": c1, "curve2d": c2, "toy": sess.settings.toy, "toy_model": what2, "exact": exact, "vlb": vlb1, "rise_se": rise,
                       "k1_vs_vlb_se": float(k1_vs_vlb)})
 
 

@@ -396,3 +396,22 @@ def test_a_learned_variance_run_trains_with_l_hybrid_and_loads(qtbot, panel, ctx
     b.restore_settings(s)
     assert b.variance.currentData() == "learned_range"
     b.shutdown()
+
+
+def test_measure_runs_and_can_be_cancelled(qtbot, panel, errors):
+    """Measure times a few steps in the background; while it runs the button reads Cancel and
+    stops it between two steps (a big preset's step takes long: the exerciser found one holding
+    the app's Stop for over 90 s)."""
+    p = panel
+    p.measure_btn.click()
+    assert p.measure_btn.text() == "Cancel" and p.measure_btn.isEnabled()
+    qtbot.waitUntil(lambda: p.measure_btn.text() == "Measure", timeout=TIMEOUT)
+    assert "measured" in p.estimate_label.text() and p.settings().timing_key() in p._timings
+    p.preset.setCurrentIndex(p.preset.findData("medium"))
+    p.size.setCurrentIndex(p.size.findData(32))
+    p.measure_btn.click()
+    qtbot.wait(100)
+    p.measure_btn.click()                       # Cancel
+    assert not p.measure_btn.isEnabled()
+    qtbot.waitUntil(lambda: p.measure_btn.text() == "Measure" and p.measure_btn.isEnabled(), timeout=TIMEOUT)
+    assert p.settings().timing_key() not in p._timings and not errors

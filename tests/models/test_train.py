@@ -141,6 +141,25 @@ def test_time_steps_measures_something():
     assert 0 < s < 60
 
 
+def test_a_big_batch_is_timed_on_a_few_images_and_scaled(monkeypatch):
+    """A batch over TIMED_BATCH is timed on TIMED_BATCH images (bounded time and memory) and the
+    time scaled by batch / TIMED_BATCH; the generator pauses between steps."""
+    import diffusion_gui.models.train as tr
+    shapes = []
+    from diffusion_gui.models import unet as unet_mod
+    built = unet_mod.build_unet("tiny", 8, 1)
+    orig_forward = built.forward
+
+    def forward(x, i, *a, **k):
+        shapes.append(x.shape[0])
+        return orig_forward(x, i, *a, **k)
+    built.forward = forward
+    monkeypatch.setattr(unet_mod, "build_unet", lambda *a, **k: built)
+    items = list(tr.timed_steps("tiny", 8, 1, 4 * tr.TIMED_BATCH, steps=2))
+    assert items[:-1] == [None, None] and items[-1] > 0
+    assert set(shapes) == {tr.TIMED_BATCH}
+
+
 def test_learning_rate_schedules():
     from diffusion_gui.models.train import TrainConfig, learning_rate
     c = TrainConfig(out_dir="x", lr=1e-3, warmup=10, steps=100)

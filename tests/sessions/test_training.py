@@ -42,7 +42,8 @@ def test_settings_defaults_bounds_and_bad_values():
     # the QSettings keys the panel always used
     assert set(to_raw(s)) == {"source", "folder", "size", "channels", "augment", "preset", "batch",
                               "lr", "steps", "ema", "seed", "sample_every", "sample_steps",
-                              "sample_n", "sample_seed", "timings", "conditional", "label_dropout"}
+                              "sample_n", "sample_seed", "timings", "conditional", "label_dropout",
+                              "variance"}
     assert TrainSettings(conditional=True).config().conditional
     assert not TrainSettings(conditional=True, source="folder", folder="/x").config().conditional
 

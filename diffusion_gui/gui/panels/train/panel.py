@@ -180,7 +180,7 @@ class TrainPanel(QWidget):
         self.save_btn.setEnabled(can_save)
         self.use_btn.setEnabled(can_save)
         self.sample_now_btn.setEnabled(s in ("running", "paused"))
-        self.measure_btn.setEnabled(idle)
+        self.measure_btn.setEnabled(idle or self.info.slots["measure"].is_running())
         set_editable(self, idle)
 
     def start(self):

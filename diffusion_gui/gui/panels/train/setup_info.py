@@ -71,29 +71,35 @@ class SetupInfo(QObject):
                                       f"{st.steps:,} steps ≈ {duration(est[1])}")
 
     def measure(self):
-        """Time a few training steps of the current preset/size/batch in the background."""
+        """Time a few training steps of the current preset/size/batch in the background; while
+        that runs the button cancels it (between two steps: a big preset's step takes long)."""
         p = self.p
+        slot = self.slots["measure"]
+        if slot.is_running():
+            slot.worker.cancel()
+            p.measure_btn.setEnabled(False)
+            p.estimate_label.setText("cancelling after the current step…")
+            return
         st = p.settings()
         key = st.timing_key()
-        p.measure_btn.setEnabled(False)
+        p.measure_btn.setText("Cancel")
         p.estimate_label.setText("measuring…")
 
-        def fn():
-            from ....models.train import time_steps
-            return time_steps(st.preset, st.size, st.channels, st.batch, steps=3)
+        def make_gen():
+            from ....models.train import timed_steps
+            return timed_steps(st.preset, st.size, st.channels, st.batch, steps=3)
 
-        def done(s):
-            p.session.timings[key] = float(s)
+        def ended(seconds=None, msg=None):
+            p.measure_btn.setText("Measure")
             p.measure_btn.setEnabled(p.state == "idle")
+            if seconds is not None:
+                p.session.timings[key] = float(seconds)
+            if msg is not None:
+                p.ctx.error.emit("Cannot measure", msg)
             self.update_estimate()
 
-        def failed(msg):
-            p.measure_btn.setEnabled(p.state == "idle")
-            p.ctx.error.emit("Cannot measure", msg)
-            self.update_estimate()
-
-        self.slots["measure"].start(fn, background=True, on_done=done, on_failed=failed,
-                                    abandonable=True)   # in memory only, writes nothing
+        slot.start(make_gen, on_finished=lambda s: ended(s), on_failed=lambda m: ended(msg=m),
+                   on_cancelled=ended, abandonable=True)   # in memory only, writes nothing
 
     # ---- data preview
     def refresh_preview(self):
