@@ -56,13 +56,18 @@ class Reconstruction:
 
 
 def heldout_digits(model, n: int = 8, start: int = 0) -> np.ndarray:
-    """``n`` held-out digits (the split the model was not trained on) at the model's size:
-    uint8 ``[n, S, S, 1]``."""
-    from ..models.data import digits
-    x, _ = digits(model.sample_size, "heldout")
+    """``n`` of the model's held-out examples from ``start`` (its own ``heldout.npz``, else the
+    held-out digits: the split the digits models were not trained on) at the model's size and
+    channels: uint8 ``[n, S, S, C]`` (a colour model is never handed grey digits)."""
+    from ..models.examples import heldout_examples
+    x = heldout_examples(model).images
     if not 1 <= n <= len(x) - start:
         raise InvalidParameter("digits", f"must be in 1..{len(x) - start}")
-    return to_uint8(x[start:start + n])
+    x = x[start:start + n]
+    S, C = model.sample_size, model.in_channels
+    if x.shape[1:] != (S, S, C):
+        x = np.concatenate([fit_image(model, im) for im in x])
+    return x
 
 
 def fit_image(model, image: np.ndarray) -> np.ndarray:

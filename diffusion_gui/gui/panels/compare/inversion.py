@@ -50,7 +50,7 @@ class InversionPage(Page):
         self.interp: dict | None = None
         self.picked = 0
         self.source = QComboBox()
-        self.source.addItem("held-out digits (digits model)", "digits")
+        self.source.addItem("the model's held-out examples", "digits")
         self.source.addItem("the Forward panel's image", "image")
         self.n_digits = QSpinBox(minimum=1, maximum=16, value=6)
         self.steps_edit = QLineEdit("10, 20, 50, 100, 200")
