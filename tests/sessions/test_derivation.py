@@ -108,6 +108,6 @@ def test_step_6_on_a_learned_variance_image_model(checkpoints):
     r = s.compute("variance")
     assert set(r.raw["image"]) == {"fixed_small", "fixed_large", "learned_range"}
     assert all(np.isfinite(v["total"]) for v in r.raw["image"].values())
-    assert "learned_range (its own)" in dict(r.numbers)
+    assert "learned_range (its own): bound, L\u2080" in dict(r.numbers)
     for key in ("estimators", "prior", "kl_mse", "simple"):     # every image step takes it
         _check(s.compute(key), key)
