@@ -21,7 +21,8 @@ def write_model_card(out_dir, cfg: dict, params: int, steps: int, wall_s: float,
                  "L_simple + 0.001 L_vlb" if learned else
                  f"simple loss, {cfg.get('variance', 'fixed_small')} variance")
     lines = [
-        f"# {out.name}: {'a class-conditional DDPM with classifier-free guidance' if cond else 'an unconditional DDPM'}",
+        f"# {out.name}: {'a class-conditional DDPM with classifier-free guidance' if cond else 'an unconditional DDPM'}"
+        f"{' with a learned variance' if learned else ''}",
         "",
         "Trained with `diffusion-gui train` (epsilon prediction, %s, linear schedule "
         "1e-4..0.02, T = %d, AdamW, EMA %.4g)." % (objective, cfg["timesteps"], cfg["ema_decay"]),
@@ -36,7 +37,9 @@ def write_model_card(out_dir, cfg: dict, params: int, steps: int, wall_s: float,
              f"training each label was replaced by the null one with probability "
              f"{cfg.get('label_dropout', 0):g} (Ho & Salimans 2022), so one network predicts "
              f"eps(x_t, t, y) and eps(x_t, t) |"] if cond else []),
-        *([f"| initialised from | the weights of `{cfg['init_from']}` (the class embedding starts at zero) |"]
+        *([f"| initialised from | the weights of `{cfg['init_from']}` ("
+           + ("the variance outputs start at zero: sigma_t^2 the geometric mean of beta~_t and beta_t"
+              if learned else "the class embedding starts at zero" if cond else "all of them") + ") |"]
           if cfg.get("init_from") else []),
         f"| steps | {steps:,} |",
         f"| wall time | {wall_s / 60:.1f} min on the training machine's CPU |",

@@ -134,7 +134,7 @@ def variance(sess):
     if image:
         rows.append((f"{sess.model.name}: 4 held-out digits, bits/dim (t-stride 10)", ""))
         rows += [(f"{v}{' (its own)' if v == sess.model.diffusion.variance else ''}: bound, L\u2080",
-                  f"{f(res[v]['total'], 4)},  {f(res[v]['decoder'], 3)}") for v in res]
+                  f"{res[v]['total']:.3f},  {res[v]['decoder']:.3f}") for v in res]
         if not sess.model.diffusion.learned_variance:
             rows.append(("learned_range", "needs a learned model (digits-learned)"))
     steps = sess.settings.lab_steps
