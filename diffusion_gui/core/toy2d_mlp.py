@@ -26,7 +26,7 @@ from torch import nn
 
 from .bound_estimators import vb_rows_nats
 from .diffusion import GaussianDiffusion
-from .vlb import HYBRID_LAMBDA
+from .vlb import hybrid_loss, hybrid_terms
 
 BUCKETS = 10       # loss per t bucket: bucket b holds t in (b T / 10, (b + 1) T / 10]
 
@@ -156,14 +156,11 @@ def point_loss(diffusion: GaussianDiffusion, out: torch.Tensor, x0: torch.Tensor
     a ``learned_range`` diffusion, L_hybrid's ``0.001 T L_{t-1}`` with the term in nats/dim
     (:func:`~diffusion_gui.core.bound_estimators.vb_rows_nats`) seeing the eps half detached, so
     that it trains the variance only (improved DDPM)."""
-    D = x0.shape[1]
-    loss = ((out[:, :D] - eps) ** 2).mean(1)
-    if weight is not None:
-        loss = weight * loss
     if diffusion.learned_variance:
-        frozen = torch.cat([out[:, :D].detach(), out[:, D:]], 1)
-        loss = loss + HYBRID_LAMBDA * diffusion.num_timesteps * vb_rows_nats(diffusion, frozen, x0, x_t, i).to(loss.dtype)
-    return loss
+        mse, vb = hybrid_terms(diffusion, out, x0, x_t, i, eps, vb_term=vb_rows_nats)
+        return hybrid_loss(mse if weight is None else weight * mse, vb, diffusion.num_timesteps)
+    loss = ((out - eps) ** 2).mean(1)
+    return loss if weight is None else weight * loss
 
 
 def train_steps(state: TrainState, diffusion: GaussianDiffusion, data: Callable[[], torch.Tensor],

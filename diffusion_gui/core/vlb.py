@@ -113,7 +113,7 @@ HYBRID_LAMBDA = 0.001
 
 
 def hybrid_terms(diffusion: GaussianDiffusion, model_output: torch.Tensor, x0: torch.Tensor,
-                 x_t: torch.Tensor, i, noise: torch.Tensor):
+                 x_t: torch.Tensor, i, noise: torch.Tensor, vb_term=None):
     """The two parts of L_hybrid per sample: ``(mse [B], vb [B])``, for an epsilon-predicting
     ``learned_range`` network (``model_output`` ``[B, 2C, H, W]``, ``x0``/``x_t``/``noise``
     ``[B, C, H, W]``, ``i`` LongTensor ``[B]``, paper ``t = i + 1``).
@@ -122,12 +122,14 @@ def hybrid_terms(diffusion: GaussianDiffusion, model_output: torch.Tensor, x0: t
     bits/dim (:func:`vb_terms_bpd`) with the prediction half detached, so that L_vlb trains the
     variance only and the mean is left to L_simple (improved DDPM, section 3.1).
     L_vlb = sum_t L_{t-1} = T E_t[L_{t-1}], so one sample's loss is :func:`hybrid_loss`.
+    ``vb_term(diffusion, model_output, x0, x_t, i) -> [B]``: that term for other data (the 2-D
+    lab's points: :func:`~diffusion_gui.core.bound_estimators.vb_rows_nats`, nats/dim).
     """
     pred, v = diffusion.split_output(model_output, x_t)
     if v is None:
         raise ValueError("L_hybrid needs a learned_range diffusion and a network that outputs 2C channels")
     mse = _mean_flat((pred.float() - noise.float()) ** 2)
-    vb = vb_terms_bpd(diffusion, torch.cat([pred.detach(), v], dim=1), x0, x_t, i)
+    vb = (vb_term or vb_terms_bpd)(diffusion, torch.cat([pred.detach(), v], dim=1), x0, x_t, i)
     return mse, vb
 
 
