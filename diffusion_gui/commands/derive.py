@@ -84,10 +84,11 @@ def _estimators(tt, scale: float, unit: str) -> dict:
 def _summary(model, sess, results: dict, toy: str) -> dict:
     """The JSON object: the numbers of the steps that ran (``null`` for those that did not)."""
     from ..core import bound_estimators as be
-    from ..core.diffusion import GaussianDiffusion
+    from ..sessions.derivation_bound import fixed_variance
     d = model.diffusion
-    var = d.variance if d.model_log_variance is not None else "fixed_small"
-    lam = be.lambda_weights(GaussianDiffusion(d.schedule, variance=var, prediction_type=d.prediction_type))
+    fixed = fixed_variance(d)
+    var = fixed.variance
+    lam = be.lambda_weights(fixed)
     raw = {k: r.raw for k, r in results.items()}
     out = {"model": model.name, "timesteps": int(d.num_timesteps), "model_variance": d.variance,
            "variance": var, "seed": sess.settings.seed, "steps": list(results), "toy": toy,

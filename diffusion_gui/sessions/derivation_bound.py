@@ -41,6 +41,14 @@ def image_diffusion(sess) -> GaussianDiffusion:
     return GaussianDiffusion(NoiseSchedule.from_name("linear", 1000))
 
 
+def fixed_variance(d: GaussianDiffusion) -> GaussianDiffusion:
+    """``d``, or for a learned variance (per pixel) the same schedule with the derivation's fixed
+    ``sigma_t^2 = beta~_t``: what lambda_t and the weights of L_simple are written for."""
+    if not d.learned_variance:
+        return d
+    return GaussianDiffusion(d.schedule, prediction_type=d.prediction_type, clip_range=d.clip_range)
+
+
 def toy_model(T: int, variance: str = "fixed_small"):
     """The 2-D lab's exact denoiser of its ring of 8 Gaussians on a linear schedule of T steps:
     ``(diffusion, model, mixture)``."""

@@ -17,7 +17,7 @@ from ..core.toy2d_bound import bound_terms_nats, train_objective
 from ..core.toy2d_metrics import energy_distance, energy_floor
 from ..core.toy2d_mlp import Sampled
 from ..core.vlb import compute_vlb
-from .derivation_bound import LN2, f, gen, image_diffusion, toy_model
+from .derivation_bound import LN2, f, fixed_variance, gen, image_diffusion, toy_model
 from .derivation_types import PlotData, Progress, Series, StepResult
 
 T_GRID = (10, 20, 50, 100, 200, 500, 1000)
@@ -217,9 +217,7 @@ def kl_mse(sess):
 
 # ---------------------------------------------------------------- 8. L_simple drops lambda_t
 def simple(sess):
-    d = image_diffusion(sess)
-    if d.learned_variance:          # the weights of the derivation's fixed sigma_t^2 = beta~_t
-        d = GaussianDiffusion(d.schedule, prediction_type=d.prediction_type)
+    d = fixed_variance(image_diffusion(sess))
     lam = be.lambda_weights(d)
     b_share, s_share = be.weight_shares(lam), be.weight_shares(np.ones_like(lam))
     T = d.num_timesteps
