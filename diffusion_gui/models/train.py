@@ -221,24 +221,17 @@ def sample_grid(unet, cfg: TrainConfig, diffusion=None, device=None, cancelled=N
     return to_uint8(last.x_t)
 
 
-def time_steps(preset: str, size: int, channels: int, batch_size: int, steps: int = 3) -> float:
-    """Seconds per training step (forward, backward, AdamW) of ``preset`` on this machine, timed
-    over ``steps`` steps after one warm-up step, on random data. Writes nothing."""
-    last = None
-    for last in timed_steps(preset, size, channels, batch_size, steps):
-        pass
-    return last
-
-
 #: the most images a timed step holds; a bigger batch is timed on this many and scaled linearly
 #: (a CPU step's time grows about linearly with the batch; the real run's first steps are timed too)
 TIMED_BATCH = 32
 
 
 def timed_steps(preset: str, size: int, channels: int, batch_size: int, steps: int = 3) -> Iterator:
-    """:func:`time_steps` as a generator: ``None`` after each step (whoever iterates may stop
-    between two), then the seconds per step. At most ``TIMED_BATCH`` images a step, scaled to
-    ``batch_size``, so that a big preset, size and batch takes seconds, not minutes and gigabytes."""
+    """Seconds per training step (forward, backward, AdamW) of ``preset`` on this machine, timed
+    over ``steps`` steps after one warm-up step, on random data; writes nothing. A generator:
+    ``None`` after each step (whoever iterates may stop between two), then the seconds per step.
+    At most ``TIMED_BATCH`` images a step, scaled to ``batch_size``, so that a big preset, size
+    and batch takes seconds, not minutes and gigabytes."""
     import torch
     timed = min(int(batch_size), TIMED_BATCH)
 
