@@ -42,6 +42,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def _device_flags(p) -> None:
+    """--device / --dtype: where the network runs and in what precision (the maths stays float32)."""
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]|mps",
+                   help="where the network runs; auto: CUDA, then Apple MPS, then the CPU (default)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
+                   help="the network's precision (default float32); the step's maths stays float32")
+
+
 def _hold_flags(p) -> None:
     """--hold-first / --hold-last: extra frame times on the first / last frame of an animation."""
     p.add_argument("--hold-first", type=int, default=0, metavar="N",
@@ -92,30 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _forward_parser(sub)
 
-    s = sub.add_parser("sample", help="generate images with a model")
-    s.add_argument("--model", dest="sub_model", default=None, metavar="MODEL", help=model_help)
-    s.add_argument("--sampler", choices=SAMPLERS, default="ddpm")
-    s.add_argument("--steps", type=int, default=None, help="DDPM: all T steps unless given; DDIM: 50")
-    s.add_argument("--eta", type=float, default=0.0)
-    s.add_argument("--batch", type=int, default=16)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--variance", choices=VARIANCES, default=None)
-    s.add_argument("--no-clip", action="store_true", help="do not clip the predicted x_0")
-    s.add_argument("--ddim-clip-eps", dest="clip_eps", choices=CLIP_EPS, default="clipped",
-                   help="with clipping, DDIM's noise prediction: re-derived from the clipped x_0 "
-                        "('clipped', as improved-diffusion; diffusers' use_clipped_model_output=True) "
-                        "or the network's ('raw', a stock diffusers DDIMPipeline)")
-    s.add_argument("-o", "--output", required=True, help="OUT.png (grid) or OUT.npz (images uint8 [B,H,W,C])")
-    _sample_animation_flags(s)
-    s.add_argument("--size", type=int, default=None,
-                   help="long side in px of the PNG grid (default about 512) and of the GIF")
-    s.add_argument("--caption", action="store_true")
-    s.add_argument("--class", dest="class_label", default="any", metavar="K|rows|all|any",
-                   help="class-conditional models: class K, 'rows' (one class a row of the grid), "
-                        "'all' (sample k gets class k mod N) or 'any' (unconditional; the default)")
-    s.add_argument("--guidance", type=float, default=1.0, metavar="W",
-                   help="classifier-free guidance scale: eps_u + W (eps_c - eps_u); 0 unconditional, "
-                        "1 conditional (default)")
+    _sample_parser(sub, model_help)
 
     v = sub.add_parser("vlb", help="per-timestep loss terms and the variational bound in bits/dim")
     v.add_argument("--model", dest="sub_model", default=None, metavar="MODEL", help=model_help)
@@ -126,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("-o", "--output", required=True, help="TERMS.csv")
     v.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _device_flags(v)
 
     k = sub.add_parser("kl", help="the space-worms KL divergence example")
     k.add_argument("--json", action="store_true")
@@ -181,6 +167,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list built-in and cached models")
     return p
+
+
+def _sample_parser(sub, model_help: str) -> None:
+    """``sample`` (diffusion_gui/commands/images.py)."""
+    s = sub.add_parser("sample", help="generate images with a model")
+    s.add_argument("--model", dest="sub_model", default=None, metavar="MODEL", help=model_help)
+    s.add_argument("--sampler", choices=SAMPLERS, default="ddpm")
+    s.add_argument("--steps", type=int, default=None, help="DDPM: all T steps unless given; DDIM: 50")
+    s.add_argument("--eta", type=float, default=0.0)
+    s.add_argument("--batch", type=int, default=16)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--variance", choices=VARIANCES, default=None)
+    s.add_argument("--no-clip", action="store_true", help="do not clip the predicted x_0")
+    s.add_argument("--ddim-clip-eps", dest="clip_eps", choices=CLIP_EPS, default="clipped",
+                   help="with clipping, DDIM's noise prediction: re-derived from the clipped x_0 "
+                        "('clipped', as improved-diffusion; diffusers' use_clipped_model_output=True) "
+                        "or the network's ('raw', a stock diffusers DDIMPipeline)")
+    s.add_argument("-o", "--output", required=True, help="OUT.png (grid) or OUT.npz (images uint8 [B,H,W,C])")
+    _sample_animation_flags(s)
+    s.add_argument("--size", type=int, default=None,
+                   help="long side in px of the PNG grid (default about 512) and of the GIF")
+    s.add_argument("--caption", action="store_true")
+    s.add_argument("--class", dest="class_label", default="any", metavar="K|rows|all|any",
+                   help="class-conditional models: class K, 'rows' (one class a row of the grid), "
+                        "'all' (sample k gets class k mod N) or 'any' (unconditional; the default)")
+    s.add_argument("--guidance", type=float, default=1.0, metavar="W",
+                   help="classifier-free guidance scale: eps_u + W (eps_c - eps_u); 0 unconditional, "
+                        "1 conditional (default)")
+    _device_flags(s)
 
 
 def _reverse_commands(sub, model_help: str) -> None:

@@ -12,6 +12,15 @@ def _model(spec):
     return load_model(spec or DEFAULT_MODEL)
 
 
+def _device(args):
+    """The ``torch.device`` of ``--device``, its ``--dtype`` checked on it; an unavailable one
+    raises :class:`InvalidParameter` (``device``: one line, exit 2)."""
+    from ..core.devices import resolve_device, resolve_dtype
+    device = resolve_device(args.device)
+    resolve_dtype(args.dtype, device)
+    return device
+
+
 #: long side of the PNG grid that ``sample -o X.png`` writes when no --size is given, in px
 GRID_PX = 512
 

@@ -6,7 +6,16 @@ from pathlib import Path
 
 from ..errors import InvalidParameter
 from ..sessions.sampling import SamplingParams, make_sampler
-from .common import ANIMATION_EXTS, _check_animation, _check_gif_options, _check_output, _model, _preview, grid_scale
+from .common import (
+    ANIMATION_EXTS,
+    _check_animation,
+    _check_gif_options,
+    _check_output,
+    _device,
+    _model,
+    _preview,
+    grid_scale,
+)
 from .progress import _Progress
 
 
@@ -51,8 +60,10 @@ def cmd_sample(args, model_spec):
     params = SamplingParams(sampler=args.sampler, steps=args.steps, eta=args.eta, batch=args.batch,
                             seed=args.seed, clip=False if args.no_clip else None,
                             variance=args.variance, clip_eps=args.clip_eps,
-                            class_label=args.class_label, guidance=args.guidance).check()
+                            class_label=args.class_label, guidance=args.guidance,
+                            device=args.device, dtype=args.dtype).check()
     _check_output(out)
+    _device(args)          # an unavailable --device fails now, before the model loads
     if anim:
         _check_output(anim)
     model = _model(model_spec)
@@ -147,12 +158,14 @@ def cmd_vlb(args, model_spec):
     if out.suffix.lower() != ".csv":
         raise InvalidParameter("output", "must end in .csv", subject=str(out))
     check_target(out)          # a bad -o fails now, not after the whole bound is computed
+    device = _device(args)
     model = _model(model_spec)
     x0 = vlb_images(model, args.image, args.digits)
     g = torch.Generator().manual_seed(args.seed)
+    net = model.on(device, args.dtype)
     last = None
     with _Progress("bound", "timesteps") as bar:
-        for p in vlb_terms(model, model.diffusion, x0, stride=args.stride, generator=g,
+        for p in vlb_terms(net, model.diffusion, x0.to(device), stride=args.stride, generator=g,
                            clip_x0=False):
             bar.set(p.done, p.total)
             last = p

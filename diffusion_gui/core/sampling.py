@@ -6,7 +6,9 @@ the paper's step ``t`` together with ``x0_pred``, the clean image predicted from
 before the next network call. :func:`run` exhausts a sampler and returns ``x_0``.
 
 A *model* is any callable ``model(x [B, C, H, W], i LongTensor [B]) -> output [B, C, H, W]``
-where ``i = t - 1`` is the index of the original (training) schedule.
+where ``i = t - 1`` is the index of the original (training) schedule. ``device`` is where
+``x_t`` lives and the model is called; the noise comes from ``generator`` (a CPU one: the same
+images on every device, :mod:`.devices`).
 """
 from __future__ import annotations
 
@@ -61,7 +63,10 @@ def _start(indices: Sequence[int], start_t: int | None, timesteps: int) -> list[
 
 
 def _noise(shape, generator, device, dtype):
-    return torch.randn(shape, generator=generator, device=device, dtype=dtype)
+    """Noise drawn on the generator's device (the CPU for every caller of ours) and moved to
+    ``device``: the same seed gives the same noise whichever device the network runs on."""
+    where = generator.device if generator is not None else device
+    return torch.randn(shape, generator=generator, device=where, dtype=dtype).to(device)
 
 
 def _init(shape, x_start, generator, device, dtype):

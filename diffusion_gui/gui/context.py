@@ -28,6 +28,7 @@ class AppContext(QObject):
     status = Signal(str)
     recent_changed = Signal()
     show_panel = Signal(str)            # a panel asks for the tab of another (a PANELS key)
+    device_changed = Signal()           # the devices of this machine are known, or the choice changed
 
     def __init__(self, settings: QSettings | None = None, parent=None):
         super().__init__(parent)
@@ -37,6 +38,9 @@ class AppContext(QObject):
         self.model = None
         self.model_spec: str | None = None
         self.forward_t: int = 0
+        self.device_name = str(self.settings.value("device", "auto") or "auto")
+        self.dtype_name = str(self.settings.value("dtype", "float32") or "float32")
+        self.devices: list[str] = []    # this machine's, best first (core.devices); [] until detected
         self._jobs: list[Job] = []
         self._image_job = JobSlot(memory_hint="the image is too large to load")
 
@@ -106,6 +110,40 @@ class AppContext(QObject):
         self.model_loading.emit(spec)
         self._keep(call_in_background(lambda: load_model(spec), on_done=done, on_failed=failed,
                                       error_text=error_text, abandonable=True))
+
+    # ---------------------------------------------------------------- device
+    def detect_devices(self):
+        """List this machine's devices in the background (torch must be importable); a
+        remembered device that is not here falls back to ``auto``. Emits ``device_changed``."""
+        from ..core.devices import available_devices
+
+        def done(found):
+            self.devices = list(found)
+            if self.device_name not in ("auto", *self.devices):
+                self.status.emit(f"Device {self.device_name} is not available here: using auto "
+                                 f"({self.devices[0]})")
+                self.device_name = "auto"
+            self.device_changed.emit()
+
+        self._keep(call_in_background(available_devices, on_done=done, error_text=error_text,
+                                      abandonable=True))
+
+    def set_device(self, name: str | None = None, dtype: str | None = None):
+        """Run the networks on ``name`` (``auto``, ``cpu``, ``cuda:N``, ``mps``) in ``dtype``
+        (``float32``, ``float16``, ``bfloat16``) from the next run on; remembered."""
+        if name is not None:
+            self.device_name = str(name)
+            self.settings.setValue("device", self.device_name)
+        if dtype is not None:
+            self.dtype_name = str(dtype)
+            self.settings.setValue("dtype", self.dtype_name)
+        self.device_changed.emit()
+
+    def device_in_use(self) -> str:
+        """The device a run starts on: the choice, with ``auto`` resolved once devices are known."""
+        if self.device_name == "auto" and self.devices:
+            return self.devices[0]
+        return self.device_name
 
     def _keep(self, job: Job):
         self._jobs = [j for j in self._jobs if j.is_running()] + [job]

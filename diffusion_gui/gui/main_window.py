@@ -373,6 +373,7 @@ class MainWindow(FileDrops, QMainWindow):
         def ready():
             if not self._closed:
                 self.ctx.load_model(model or DEFAULT_MODEL)
+                self.ctx.detect_devices()
 
         ensure_backend(ready)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu, QWidget
 
+from .device_menu import build_device_menu
 from .window_parts import sample_images
 
 
@@ -43,6 +44,7 @@ def build_menus(win):
                               "Ctrl+Shift+O", "Load a diffusers UNet2DModel folder")
     win.builtin_menu = fm.addMenu("&Built-in models")
     fill_builtin_menu(win)
+    build_device_menu(win, fm)
     fm.addSeparator()
     win.act_export = act(fm, "&Export\u2026", win.export_dialog, "Ctrl+E",
                           "Export images, filmstrips and GIFs")

@@ -44,6 +44,29 @@ class LoadedModel:
     scheduler_config: dict
     warnings: list = field(default_factory=list)
     classes: ClassInfo | None = None        # a class-conditional model's labels (conditioning.py)
+    device: object = None                   # torch.device of the network (None: the CPU)
+    _placed: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def on(self, device="cpu", dtype="float32") -> "LoadedModel":
+        """This model with its network on ``device`` in ``dtype`` (names or torch objects, as
+        :func:`~diffusion_gui.core.devices.resolve_device` / ``resolve_dtype`` take them): itself
+        on the CPU in float32, else a copy made once and kept (the latest placement only, so a
+        GPU holds one copy). Raises :class:`InvalidParameter` for a device this machine lacks."""
+        import dataclasses
+
+        from ..core.devices import resolve_device, resolve_dtype
+        from .placement import PlacedUNet
+        dev = resolve_device(device)
+        dt = resolve_dtype(dtype, dev)
+        if dev.type == "cpu" and str(dt) == "torch.float32":
+            return self
+        key = (str(dev), str(dt))
+        with _lock:
+            if key not in self._placed:
+                self._placed.clear()
+                self._placed[key] = dataclasses.replace(self, unet=PlacedUNet(self.unet, dev, dt),
+                                                        device=dev, _placed={})
+            return self._placed[key]
 
     def __call__(self, x, i):
         """The network's output; a class-conditional model predicts unconditionally (its null

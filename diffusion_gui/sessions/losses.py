@@ -106,14 +106,15 @@ def _thumb(x0) -> np.ndarray:
     return tile(to_uint8(x0[:16]), pad=1, pad_value=255)
 
 
-def _sampled_x0(model, seed: int):
+def _sampled_x0(model, seed: int, device="cpu", dtype="float32"):
     """Draw one ancestral DDPM sample (all T steps, seeded): yields ``("sample", StepOutput)``
     per step, returns the sample quantised to 8 bits as ``[1, C, H, W]`` in [-1, 1]."""
     import torch
 
     from ..core.images import to_float_array, to_uint8
     from .sampling import SamplingParams, make_sampler
-    gen, _ = make_sampler(model, SamplingParams(sampler="ddpm", batch=1, seed=int(seed)))
+    gen, _ = make_sampler(model, SamplingParams(sampler="ddpm", batch=1, seed=int(seed),
+                                                device=str(device), dtype=dtype))
     x = None
     for so in gen:
         x = so.x_t
@@ -124,7 +125,7 @@ def _sampled_x0(model, seed: int):
 
 # ---------------------------------------------------------------- the computation
 def loss_generator(model, source: str, *, image=None, n_digits: int = 16, stride: int = 10,
-                   seed: int = 0, t_batch: int = T_BATCH):
+                   seed: int = 0, t_batch: int = T_BATCH, device: str = "cpu", dtype: str = "float32"):
     """The loss panel's computation (run it in a worker thread); pair it with :func:`loss_payload`.
 
     source: ``"image"`` (``image``, uint8 ``[H, W, C]``, resized to the model), ``"digits"``
@@ -132,11 +133,14 @@ def loss_generator(model, source: str, *, image=None, n_digits: int = 16, stride
     generated sample is drawn (ancestral DDPM, all T steps, seeded), then ``("bound",
     VLBProgress, x0)`` after every UNet call of :func:`diffusion_gui.core.vlb.vlb_terms`, with
     its noise drawn from ``torch.Generator().manual_seed(seed)`` as ``diffusion-gui vlb`` does.
-    ``x0``: the ``[N, C, H, W]`` images scored, in [-1, 1].
+    ``x0``: the ``[N, C, H, W]`` images scored, in [-1, 1], on the CPU. The network runs on
+    ``device`` in ``dtype`` (:mod:`diffusion_gui.core.devices`); the bound's maths stays float64.
     """
     import torch
 
+    from ..core.devices import resolve_device
     from ..core.vlb import vlb_terms
+    dev = resolve_device(device)
     if source == "image":
         if image is None:
             raise UserError("open an image first (File ▸ Open image…), or choose another source")
@@ -144,11 +148,13 @@ def loss_generator(model, source: str, *, image=None, n_digits: int = 16, stride
     elif source == "digits":
         x0 = vlb_images(model, None, int(n_digits)).float()
     elif source == "sample":
-        x0 = yield from _sampled_x0(model, seed)
+        x0 = yield from _sampled_x0(model, seed, dev, dtype)
     else:
         raise InvalidParameter("source", f"must be one of {', '.join(SOURCES)}, not {source!r}")
     g = torch.Generator().manual_seed(int(seed))
-    for p in vlb_terms(model, model.diffusion, x0, stride=int(stride), t_batch=t_batch, generator=g):
+    net = model if dev.type == "cpu" and dtype == "float32" else model.on(dev, dtype)
+    for p in vlb_terms(net, model.diffusion, x0.to(dev), stride=int(stride), t_batch=t_batch,
+                       generator=g):
         yield ("bound", p, x0)
 
 

@@ -46,8 +46,9 @@ __all__ = ["TRAJECTORY_BUDGET_MB", "RECORD_BATCH", "SAMPLER_KEYS", "MAX_BATCH", 
            "model_alpha_bars", "prepare_original", "psnr", "film_slots", "nearest_slot",
            "update_formula", "guidance_text", "steps_done", "plural", "where_text", "run_text", "original_labels"]
 
-#: Most memory one run's recorded trajectory may take (uint8 x_t and x0_pred frames).
-TRAJECTORY_BUDGET_MB = 256
+#: Most memory one run's recorded trajectory may take (uint8 x_t and x0_pred frames), by default;
+#: the panel's "Record up to" setting (``ReverseSettings.record_mb``) changes it.
+TRAJECTORY_BUDGET_MB = 512
 #: Kept steps are checked per step but recorded (statistics, uint8 frames) this many at a time.
 RECORD_BATCH = 8
 #: Most images one panel run samples at once.
@@ -76,17 +77,20 @@ class ReverseSettings:
     batch: int = setting(16, lo=1, hi=MAX_BATCH)
     class_label: str = setting("rows")      # class-conditional models: "any", "rows", "all", an index
     guidance: float = setting(2.0, lo=0.0, hi=20.0)
+    record_mb: int = setting(TRAJECTORY_BUDGET_MB, lo=16, hi=65536)   # the trajectory's budget
 
-    def sampling_params(self, conditional: bool = False) -> SamplingParams:
+    def sampling_params(self, conditional: bool = False, device: str = "auto",
+                        dtype: str = "float32") -> SamplingParams:
         """The :func:`make_sampler` parameters these controls describe (what does not apply to
-        the sampler chosen is left at its neutral value)."""
+        the sampler chosen is left at its neutral value), run on ``device`` in ``dtype``."""
         kind = SAMPLER_KEYS[self.sampler]
         return SamplingParams(sampler=kind, steps=None if self.sampler == "ddpm" else int(self.steps),
                               eta=float(self.eta) if kind == "ddim" else 0.0, batch=int(self.batch),
                               seed=int(self.seed), clip=_CLIP[self.clip],
                               variance=(self.variance or None) if kind == "ddpm" else None,
                               class_label=self.class_label if conditional else "any",
-                              guidance=float(self.guidance) if conditional else 1.0)
+                              guidance=float(self.guidance) if conditional else 1.0,
+                              device=device, dtype=dtype)
 
 
 # ------------------------------------------------------------------------------ trajectory

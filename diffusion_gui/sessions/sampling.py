@@ -22,6 +22,8 @@ SAMPLER_KINDS = ("ddpm", "ddim")
 VARIANCES = ("fixed_small", "fixed_large")
 #: most images one run may sample at once
 MAX_BATCH = 1024
+#: the network's precisions (``diffusion_gui.core.devices.DTYPES``)
+DTYPE_NAMES = ("float32", "float16", "bfloat16")
 #: DDIM's steps when none are given (``diffusion_gui.core.sampling.sampler``)
 DDIM_STEPS = 50
 
@@ -39,7 +41,10 @@ class SamplingParams:
     improved-diffusion's) or the network's (``'raw'``, a stock diffusers ``DDIMPipeline``).
     class_label (a class-conditional model): a class index, ``'all'`` (sample k gets class
     k mod N) or ``'any'`` (unconditional). guidance: the classifier-free guidance scale w,
-    ``eps_u + w (eps_c - eps_u)`` (0 unconditional, 1 conditional).
+    ``eps_u + w (eps_c - eps_u)`` (0 unconditional, 1 conditional). device: where the network
+    runs (``auto``: CUDA, then MPS, then the CPU; ``cpu``, ``cuda``, ``cuda:N``, ``mps``);
+    dtype: the network's precision (``float32``, ``float16``, ``bfloat16``), the step's maths
+    staying float32. Neither changes the noise: the same seed gives the same images anywhere.
     """
 
     sampler: str = "ddpm"
@@ -52,6 +57,8 @@ class SamplingParams:
     clip_eps: str = "clipped"
     class_label: int | str = "any"
     guidance: float = 1.0
+    device: str = "auto"
+    dtype: str = "float32"
 
     @classmethod
     def of(cls, params: "SamplingParams | Mapping | None" = None, **kw) -> "SamplingParams":
@@ -84,6 +91,8 @@ class SamplingParams:
             raise InvalidParameter("guidance", "must be in 0..20")
         if self.clip_eps not in CLIP_EPS:
             raise InvalidParameter("clip_eps", f"must be one of {', '.join(CLIP_EPS)}")
+        if self.dtype not in DTYPE_NAMES:
+            raise InvalidParameter("dtype", f"must be one of {', '.join(DTYPE_NAMES)}")
         steps = self.steps if self.steps is not None or self.sampler == "ddpm" else DDIM_STEPS
         if T is not None and steps is not None and not 1 <= int(steps) <= T:
             raise InvalidParameter("steps", f"must be in 1..{T}")
@@ -98,15 +107,20 @@ def make_sampler(model, params: SamplingParams | Mapping | None = None, *, x_sta
     ``seed``, ``clip``, ``variance``; see :class:`SamplingParams`). ``x_start`` ``[B, C, H, W]``
     at paper step ``start_t`` starts the chain from an intermediate ``x_t`` (a noised image).
     ``seed`` seeds a CPU ``torch.Generator`` that draws x_T and every step's noise, so the same
-    arguments give the same images everywhere. Returns ``(generator_of_StepOutput, shape)``
+    arguments give the same images everywhere (on every ``device``, to float tolerance: frames
+    live on that device, ``.cpu()`` them to show them). Returns ``(generator_of_StepOutput, shape)``
     with ``shape = (B, C, H, W)``.
     """
     import torch
 
     from ..core import sampler as core_sampler
+    from ..core.devices import resolve_device
     p = SamplingParams.of(params, **kw)
     d = model.diffusion
     p.check(d.num_timesteps)
+    device = resolve_device(p.device)
+    if device.type != "cpu" or p.dtype != "float32":      # else the model as given (a wrapper too)
+        model = model.on(device, p.dtype)
     if p.variance and p.variance != d.variance:
         from ..core import GaussianDiffusion
         d = GaussianDiffusion(d.schedule, variance=p.variance, prediction_type=d.prediction_type,
@@ -118,7 +132,8 @@ def make_sampler(model, params: SamplingParams | Mapping | None = None, *, x_sta
     plain = p.class_label == "any" and float(p.guidance) == 1.0
     net = model if plain and getattr(model, "classes", None) is None else model.conditioned(p.class_label, p.guidance)
     gen = core_sampler(p.sampler, net, d, shape, steps=p.steps, eta=p.eta, generator=g,
-                       clip_x0=clip_x0, clip_eps=p.clip_eps, x_start=x_start, start_t=start_t)
+                       clip_x0=clip_x0, clip_eps=p.clip_eps, x_start=x_start, start_t=start_t,
+                       device=device)
     return gen, shape
 
 

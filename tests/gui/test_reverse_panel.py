@@ -410,7 +410,8 @@ def test_settings_round_trip(qtbot, panel, ctx, tmp_path):
     other.restore_settings(s2)
     assert other.params() == panel.params() == {
         "sampler": "ddim", "steps": 12, "eta": 0.3, "batch": 9, "seed": 1234, "clip": False,
-        "variance": None, "clip_eps": "clipped", "class_label": "any", "guidance": 1.0}
+        "variance": None, "clip_eps": "clipped", "class_label": "any", "guidance": 1.0,
+        "device": "auto", "dtype": "float32"}
     bad = QSettings(str(tmp_path / "bad.ini"), QSettings.IniFormat)
     for k, v in {"sampler": "nonsense", "steps": "x", "eta": "y", "seed": "-", "batch": [1],
                  "clip": 3, "variance": "huge"}.items():

@@ -87,7 +87,9 @@ def test_settings_give_the_sampling_params():
     assert s.sampling_params().as_dict() == {"sampler": "ddim", "steps": 12, "eta": 0.3,
                                              "batch": 9, "seed": 1234, "clip": False,
                                              "variance": None, "clip_eps": "clipped",
-                                             "class_label": "any", "guidance": 1.0}
+                                             "class_label": "any", "guidance": 1.0,
+                                             "device": "auto", "dtype": "float32"}
+    assert s.sampling_params(device="cuda:1", dtype="float16").device == "cuda:1"
     c = ReverseSettings(class_label="3", guidance=4.0).sampling_params(conditional=True)
     assert (c.class_label, c.guidance) == ("3", 4.0)
     p = ReverseSettings(sampler="ddpm", steps=12, eta=0.3, variance="fixed_large").sampling_params()

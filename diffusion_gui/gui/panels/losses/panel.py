@@ -33,8 +33,9 @@ from PySide6.QtWidgets import (
 
 from ....export.atomic import write_text_atomic
 from ....models.examples import heldout_kind, plural
-from ....sessions.losses import LossSettings, loss_generator, loss_payload, result_csv, run_label
+from ....sessions.losses import T_BATCH, LossSettings, loss_generator, loss_payload, result_csv, run_label
 from ... import settings_io
+from ...cost_line import CostLine
 from ...image_view import ImageView
 from ...plots import export_plot_widget, grab_rgb
 from ...workers import JobSlot
@@ -158,6 +159,12 @@ class LossPanel(LossPlots, QWidget):
         self.thumb.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Fixed)
         self.thumb.setFixedHeight(170)
         sl.addWidget(self.thumb)
+        self.cost_label = QLabel()
+        self.cost_label.setTextFormat(Qt.RichText)
+        self.cost_label.setWordWrap(True)
+        self.cost_label.setToolTip("The bound's duration as set up, from one network call timed "
+                                   "on this device when the model loaded")
+        sl.addWidget(self.cost_label)
         self.summary = QLabel()
         self.summary.setTextFormat(Qt.RichText)
         self.summary.setWordWrap(True)
@@ -174,6 +181,9 @@ class LossPanel(LossPlots, QWidget):
         self.ctx.model_changed.connect(self._model_changed)
         self.ctx.image_changed.connect(self._image_changed)
         self.ctx.forward_t_changed.connect(self._set_cursor)
+        self.cost = CostLine(self, self.cost_label, self._cost_plan,
+                             (self.source_combo.currentIndexChanged, self.digits_spin.valueChanged,
+                              self.stride_spin.valueChanged))
         self._source_changed()
 
     # ------------------------------------------------------------ state from the context
@@ -238,6 +248,7 @@ class LossPanel(LossPlots, QWidget):
             self.ctx.error.emit("Nothing to score", "open an image first, or choose held-out digits")
             return False
         n, stride, seed = self.digits_spin.value(), self.stride_spin.value(), self.seed_spin.value()
+        device, dtype = self.ctx.device_name, self.ctx.dtype_name
         label = run_label(src, n, seed, self.kind)
         self._running, self._run, self._partial = True, (model, label), None
         self._show_progress(0, 0 if src == "sample" else 1, "starting…")
@@ -246,7 +257,8 @@ class LossPanel(LossPlots, QWidget):
         self._show_summary(note=f"Computing the bound of {label}{every}…")
         self._update_enabled()
         self.jobs.start(
-            lambda: loss_generator(model, src, image=image, n_digits=n, stride=stride, seed=seed),
+            lambda: loss_generator(model, src, image=image, n_digits=n, stride=stride, seed=seed,
+                                   device=device, dtype=dtype),
             loss_payload, on_progress=self._progress, on_finished=self._finished,
             on_failed=self._failed, on_cancelled=self._cancelled, max_rate=12)
         return True
@@ -274,8 +286,20 @@ class LossPanel(LossPlots, QWidget):
         self.progress.setVisible(bool(text))
         self.bar_spacer.setVisible(not text)
 
+    def is_active(self) -> bool:
+        return self._running
+
+    def _cost_plan(self):
+        """``(rows, cost_of)`` of the bound as set up (:class:`~...cost_line.CostLine`)."""
+        from ....sessions.cost import bound_calls, bound_cost
+        T, stride = self.ctx.model.num_timesteps, self.stride_spin.value()
+        n = self.digits_spin.value() if self.source_combo.currentData() == "digits" else 1
+        return (bound_calls(T, stride, n, T_BATCH)[1],
+                lambda timing: bound_cost(timing, T, stride, n, T_BATCH))
+
     def _end_run(self):
         self._running, self._run = False, None
+        self.cost.refresh()
         self._show_progress(0, 1, "")
         self._update_enabled()
 
@@ -366,6 +390,7 @@ class LossPanel(LossPlots, QWidget):
     def shutdown(self):
         """Cancel and join every computation this panel started."""
         self.jobs.shutdown()
+        self.cost.shutdown()
         self._running = False
 
     def current_settings(self) -> LossSettings:

@@ -80,11 +80,17 @@ def sampler_box(p) -> QGroupBox:
     seed_row.addWidget(p.seed, 1)
     seed_row.addWidget(p.dice)
     p.batch = _spin(QSpinBox, 1, MAX_BATCH, d.batch, "Images sampled at once, shown as a grid")
+    p.record_mb = _spin(QSpinBox, 16, 65536, d.record_mb,
+                        "Most memory the recorded trajectory may take. A run with more frames "
+                        "keeps an even subset of them and every frame of the last steps; the "
+                        "panel says what it kept. The export of a trajectory uses what was kept.")
+    p.record_mb.setSuffix(" MB")
+    p.record_mb.setSingleStep(128)
     form = QFormLayout()
     form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
     for label, w in (("Sampler", p.sampler), ("Steps N", p.steps), ("η (DDIM)", p.eta),
                      ("Variance", p.variance), ("Clip x₀ pred.", p.clip), ("Seed", seed_row),
-                     ("Batch", p.batch)):
+                     ("Batch", p.batch), ("Record up to", p.record_mb)):
         form.addRow(label, w)
     box = QGroupBox("Sampler")
     box.setLayout(form)
@@ -120,6 +126,10 @@ def run_box(p) -> QGroupBox:
     p.progress.setTextVisible(False)
     p.progress.setFixedHeight(12)
     p.progress_text = Line(2)          # "step k / n · t · rate · ETA" wraps in a narrow column
+    p.cost_text = Line(3)              # the run as set up: "≈ 3 min on cpu (0.2 s a call)"
+    p.cost_text.setToolTip("The run's duration as set up, from one network call timed at this "
+                           "batch on this device when the model loaded")
+    buttons.addWidget(p.cost_text)
     buttons.addWidget(p.progress)
     buttons.addWidget(p.progress_text)
     box = QGroupBox("Run")

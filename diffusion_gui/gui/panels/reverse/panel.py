@@ -29,6 +29,7 @@ from ....sessions.reverse import (
     steps_done,
 )
 from ... import settings_io
+from ...cost_line import CostLine
 from ...frame_pacer import GUI_SHARE, FramePacer
 from ...workers import JobSlot
 from . import layout
@@ -71,7 +72,11 @@ class ReversePanel(Display, FilmStrip, QWidget):
         self._film_next = None          # the step at which the live strip gets its next frame
         self.confirm_box: QMessageBox | None = None   # "Start a new run?" while it is open
         self._build()
+        self.record_mb.valueChanged.connect(lambda mb: setattr(self, "budget_bytes", int(mb) * 2 ** 20))
         ctx.model_changed.connect(self._on_model_changed)
+        self.cost = CostLine(self, self.cost_text, self._cost_plan,
+                             (self.sampler.currentIndexChanged, self.steps.valueChanged,
+                              self.batch.valueChanged, self.guidance_box.w_spin.valueChanged))
         ctx.image_changed.connect(self._update_buttons)
         ctx.forward_t_changed.connect(self._on_forward_t)
         self._on_model_changed()
@@ -118,7 +123,8 @@ class ReversePanel(Display, FilmStrip, QWidget):
                                eta=float(self.eta.value()), variance=self.variance.currentData(),
                                clip=self.clip.currentData(), seed=int(self.seed.value()),
                                batch=int(self.batch.value()), class_label=self.guidance_box.class_choice(),
-                               guidance=self.guidance_box.guidance())
+                               guidance=self.guidance_box.guidance(),
+                               record_mb=int(self.record_mb.value()))
 
     def apply_settings(self, s: ReverseSettings):
         for combo, value in ((self.sampler, s.sampler), (self.variance, s.variance),
@@ -128,13 +134,24 @@ class ReversePanel(Display, FilmStrip, QWidget):
         self.eta.setValue(s.eta)
         self.seed.setValue(s.seed)
         self.batch.setValue(s.batch)
+        self.record_mb.setValue(s.record_mb)
         self.guidance_box.set_class_choice(s.class_label)
         self.guidance_box.w_spin.setValue(s.guidance)
         self._update_buttons()
 
     def params(self) -> dict:
         """The make_sampler arguments the controls describe."""
-        return self.settings().sampling_params(self.guidance_box.conditional()).as_dict()
+        return self._sampling_params(self.guidance_box.conditional()).as_dict()
+
+    def _cost_plan(self):
+        """``(rows, cost_of)`` of a Generate run as set up (:class:`~...cost_line.CostLine`)."""
+        from ....sessions.cost import sampling_cost, sampling_rows
+        m = self.ctx.model
+        params = self._sampling_params(self.guidance_box.conditional())
+        return sampling_rows(m, params), lambda timing: sampling_cost(timing, m, params)
+
+    def _sampling_params(self, conditional: bool):
+        return self.settings().sampling_params(conditional, self.ctx.device_name, self.ctx.dtype_name)
 
     def _random_seed(self):
         import random
@@ -235,8 +252,9 @@ class ReversePanel(Display, FilmStrip, QWidget):
         model = self.ctx.model
         if model is None:
             return
-        run = ReverseRun(model, self.settings().sampling_params(getattr(model, "classes", None) is not None), kind=kind, original=original,
-                         start_t=start_t, budget_bytes=self.budget_bytes)
+        run = ReverseRun(model, self._sampling_params(getattr(model, "classes", None) is not None),
+                         kind=kind, original=original, start_t=start_t,
+                         budget_bytes=self.budget_bytes)
         self._run = run
         self._state = "stepping" if steps else "running"
         self._shown_step = None
@@ -287,6 +305,7 @@ class ReversePanel(Display, FilmStrip, QWidget):
         if self._stale(run):
             return
         self._state = "idle"
+        self.cost.refresh()              # a timing waits for the end of a run
         run.flush()                      # the worker has ended: record its last steps
         frames = self._enable_scrub(run)
         if how == "failed":
@@ -419,6 +438,7 @@ class ReversePanel(Display, FilmStrip, QWidget):
         """Stop and join every run of the panel (idempotent, never raises)."""
         try:
             self.slot.shutdown()
+            self.cost.shutdown()
             self._state = "idle"
             self.picker.shutdown()
             self.guidance_box.shutdown()
