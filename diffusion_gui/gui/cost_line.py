@@ -42,6 +42,15 @@ class CostLine(QObject):
         ctx = self.p.ctx
         return (id(ctx.model), ctx.device_in_use(), ctx.dtype_name, int(rows))
 
+    def learn(self, rows: int, seconds_per_call: float):
+        """A finished run's own figure (its steps over its time, the step's maths and the
+        recording included) replaces the timed call for its rows: the next estimate is the
+        measured one."""
+        from ..sessions.cost import CallTiming
+        if seconds_per_call > 0:
+            key = self._key(rows)
+            self.timings[key] = CallTiming(float(seconds_per_call), int(rows), key[1], key[2])
+
     def _nearest(self, key):
         """A timing of this model, device and precision: at these rows, else the closest rows."""
         if key in self.timings:

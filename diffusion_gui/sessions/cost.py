@@ -39,9 +39,9 @@ class CallTiming:
 
 def time_network_call(model, rows: int, device: str = "auto", dtype: str = "float32") -> CallTiming:
     """Time one call of ``model``'s network on ``rows`` images ``[rows, C, S, S]`` at the middle
-    timestep, on ``device`` in ``dtype``, after one warm-up call on one image (the first call
-    of a network pays for allocations and, on a GPU, for kernel selection). Seconds of wall
-    time, the device synchronised. Runs for about one call: run it in the background."""
+    timestep, on ``device`` in ``dtype``, after one warm-up call of the same size (the first
+    call at a size pays for allocations and, on a GPU, for kernel selection). Seconds of wall
+    time, the device synchronised. Runs for about two calls: run it in the background."""
     import torch
 
     from ..core.devices import resolve_device, synchronize
@@ -51,7 +51,7 @@ def time_network_call(model, rows: int, device: str = "auto", dtype: str = "floa
     x = torch.zeros((rows, model.in_channels, model.sample_size, model.sample_size), device=dev)
     i = torch.full((rows,), model.num_timesteps // 2, dtype=torch.long, device=dev)
     with torch.no_grad():
-        net(x[:1], i[:1])
+        net(x, i)
         synchronize(dev)
         t0 = time.perf_counter()
         net(x, i)
@@ -103,7 +103,8 @@ class RunCost:
 def sampling_cost(timing: CallTiming, model, params: SamplingParams,
                   start_t: int | None = None) -> RunCost:
     """The cost of sampling ``params`` with ``model``; when long: DDIM-50 (if it is not the run
-    already) and the largest batch that fits in :data:`LONG_RUN_S`."""
+    already), the largest batch that fits in :data:`LONG_RUN_S`, and where neither is enough
+    the largest batch with which DDIM-50 fits, or the DDIM steps that fit with one image."""
     p = SamplingParams.of(params)
     T = int(model.num_timesteps)
     rows = sampling_rows(model, p)
@@ -112,15 +113,29 @@ def sampling_cost(timing: CallTiming, model, params: SamplingParams,
     total = calls * per
     tips = []
     if total > LONG_RUN_S:
-        n_ddim = sampling_calls(T, SamplingParams.of(p, sampler="ddim", steps=min(DDIM_STEPS, T)),
-                                start_t)
+        k = min(DDIM_STEPS, T)
+        n_ddim = sampling_calls(T, SamplingParams.of(p, sampler="ddim", steps=k), start_t)
         if n_ddim < calls:
-            tips.append((f"DDIM-{min(DDIM_STEPS, T)}", n_ddim * per))
-        per_image = per / max(1, p.batch)
-        fits = int(LONG_RUN_S // max(per_image * calls, 1e-9))
-        if 1 <= fits < p.batch:
+            tips.append((f"DDIM-{k}", n_ddim * per))
+        fits = _batch_that_fits(timing, rows, p.batch, calls)
+        if fits:
             tips.append((f"a batch of {fits}", calls * timing.at(rows * fits // p.batch)))
+        if n_ddim < calls and n_ddim * per > LONG_RUN_S and not fits:
+            both = _batch_that_fits(timing, rows, p.batch, n_ddim)
+            one = timing.at(rows // p.batch)                   # a call on one image
+            steps = min(k - 1, int(LONG_RUN_S // max(one, 1e-9)))
+            if both:
+                tips.append((f"DDIM-{k} with a batch of {both}", n_ddim * timing.at(rows * both // p.batch)))
+            elif steps >= 5:                                   # not even one image in 50 calls
+                tips.append((f"DDIM-{steps} with a batch of 1", steps * one))
     return RunCost(calls, rows, total, per, timing.device, tuple(tips))
+
+
+def _batch_that_fits(timing: CallTiming, rows: int, batch: int, calls: int) -> int:
+    """The largest batch below ``batch`` whose ``calls`` fit in :data:`LONG_RUN_S`, or 0."""
+    per_image = timing.at(rows) / max(1, batch)
+    fits = int(LONG_RUN_S // max(per_image * calls, 1e-9))
+    return fits if 1 <= fits < batch else 0
 
 
 def bound_cost(timing: CallTiming, T: int, stride: int, n_images: int, t_batch: int) -> RunCost:

@@ -51,6 +51,9 @@ __all__ = ["TRAJECTORY_BUDGET_MB", "RECORD_BATCH", "SAMPLER_KEYS", "MAX_BATCH", 
 TRAJECTORY_BUDGET_MB = 512
 #: Kept steps are checked per step but recorded (statistics, uint8 frames) this many at a time.
 RECORD_BATCH = 8
+#: ... or fewer, so that the float steps waiting (and their stacked copy) stay under this many
+#: bytes: 8 steps of a 256 px batch of 16 would hold 200 MB beside the budget
+RECORD_BYTES = 32 * 2 ** 20
 #: Most images one panel run samples at once.
 MAX_BATCH = 64
 #: The panel's sampler choices -> the sampler kind of :func:`make_sampler`.
@@ -224,7 +227,7 @@ class ReverseRun:
 
     def observe(self, so):
         """Every item: NaN check and timing; the steps the plan keeps are recorded in batches of
-        :data:`RECORD_BATCH` (:meth:`flush`)."""
+        :data:`RECORD_BATCH` (or :data:`RECORD_BYTES` of float steps; :meth:`flush`)."""
         if not self._finite(so):
             raise NonFiniteError(
                 f"NaN or infinity appeared at t = {so.t} (step {so.step + 1} of {so.num_steps}); "
@@ -237,7 +240,8 @@ class ReverseRun:
             self.traj.plan(so.num_steps, so.x_t.shape)
         if self.traj.wants(so.step):
             self._pending.append(so)
-            if len(self._pending) >= RECORD_BATCH or so.t == 0:
+            waiting = len(self._pending) * 2 * so.x_t.numel() * so.x_t.element_size()
+            if len(self._pending) >= RECORD_BATCH or waiting >= RECORD_BYTES or so.t == 0:
                 self.flush()
 
     @staticmethod

@@ -88,3 +88,30 @@ def test_a_remembered_device_that_is_gone_falls_back_to_auto(qtbot, tmp_path):
     qtbot.waitUntil(lambda: bool(c.devices), timeout=TIMEOUT)
     assert c.device_name == "auto" and said and "cuda:7 is not available here" in said[0]
     c.shutdown()
+
+
+def test_a_finished_run_becomes_the_estimate(qtbot, ctx, tiny_model):
+    """After an unpaused run, its own seconds per call (the click to its end, over its calls)
+    replace the timed call for its batch; a Step run (paused at once) teaches nothing."""
+    import time
+    m = tiny_model(timesteps=T)
+    p = ReversePanel(ctx)
+    qtbot.addWidget(p)
+    _set_model(ctx, m)
+    p.batch.setValue(2)
+    key = (id(m), "auto", "float32", 2)
+    qtbot.waitUntil(lambda: key in p.cost.timings, timeout=TIMEOUT)
+    timed = p.cost.timings[key]
+    t0 = time.monotonic()
+    with qtbot.waitSignal(p.run_ended, timeout=TIMEOUT):
+        p.generate()
+    took = time.monotonic() - t0
+    learned = p.cost.timings[key]
+    assert learned is not timed and learned.rows == 2
+    assert 0 < learned.seconds * T <= took
+    p._start("generate", steps=1)              # what Step does: a run paused after one step
+    qtbot.waitUntil(lambda: p._state == "paused", timeout=TIMEOUT)
+    with qtbot.waitSignal(p.run_ended, timeout=TIMEOUT):
+        p.resume()
+    assert p.cost.timings[key] is learned
+    p.shutdown()

@@ -70,3 +70,15 @@ def test_time_network_call_times_the_batch(tiny_model):
     t = time_network_call(m, 5, "cpu")
     assert t.rows == 5 and t.device == "cpu" and 0 < t.seconds < 30
     assert t.at(10) == pytest.approx(2 * t.seconds)
+
+
+@pytest.mark.parametrize("seconds, want", [
+    (2.0, {"DDIM-50", "DDIM-50 with a batch of 1"}),        # DDIM-50 fits with one image
+    (5.14, {"DDIM-50", "DDIM-35 with a batch of 1"}),       # not even that: fewer DDIM steps
+])
+def test_when_nothing_alone_fits_the_two_are_combined(seconds, want):
+    class M:
+        num_timesteps, classes = 1000, None
+    c = sampling_cost(CallTiming(seconds, 1, "cpu", "float32"), M, SamplingParams(batch=16))
+    assert set(dict(c.suggestions)) == want
+    assert all(s <= LONG_RUN_S for what, s in c.suggestions if "with a batch" in what)

@@ -29,10 +29,10 @@ from ....sessions.reverse import (
     steps_done,
 )
 from ... import settings_io
-from ...cost_line import CostLine
 from ...frame_pacer import GUI_SHARE, FramePacer
 from ...workers import JobSlot
 from . import layout
+from .cost import cost_line, learn_from
 from .denoise import denoise_default, denoise_note
 from .display import Display
 from .film import FilmStrip
@@ -74,9 +74,7 @@ class ReversePanel(Display, FilmStrip, QWidget):
         self._build()
         self.record_mb.valueChanged.connect(lambda mb: setattr(self, "budget_bytes", int(mb) * 2 ** 20))
         ctx.model_changed.connect(self._on_model_changed)
-        self.cost = CostLine(self, self.cost_text, self._cost_plan,
-                             (self.sampler.currentIndexChanged, self.steps.valueChanged,
-                              self.batch.valueChanged, self.guidance_box.w_spin.valueChanged))
+        self.cost = cost_line(self)
         ctx.image_changed.connect(self._update_buttons)
         ctx.forward_t_changed.connect(self._on_forward_t)
         self._on_model_changed()
@@ -142,13 +140,6 @@ class ReversePanel(Display, FilmStrip, QWidget):
     def params(self) -> dict:
         """The make_sampler arguments the controls describe."""
         return self._sampling_params(self.guidance_box.conditional()).as_dict()
-
-    def _cost_plan(self):
-        """``(rows, cost_of)`` of a Generate run as set up (:class:`~...cost_line.CostLine`)."""
-        from ....sessions.cost import sampling_cost, sampling_rows
-        m = self.ctx.model
-        params = self._sampling_params(self.guidance_box.conditional())
-        return sampling_rows(m, params), lambda timing: sampling_cost(timing, m, params)
 
     def _sampling_params(self, conditional: bool):
         return self.settings().sampling_params(conditional, self.ctx.device_name, self.ctx.dtype_name)
@@ -256,6 +247,7 @@ class ReversePanel(Display, FilmStrip, QWidget):
                          kind=kind, original=original, start_t=start_t,
                          budget_bytes=self.budget_bytes)
         self._run = run
+        self._run_t0, self._run_paused = time.monotonic(), bool(steps)
         self._state = "stepping" if steps else "running"
         self._shown_step = None
         run.job = self.slot.start(run.make_gen, run.convert, observe=run.observe,
@@ -296,6 +288,7 @@ class ReversePanel(Display, FilmStrip, QWidget):
         if self._stale(run) or self._state in ("stopping", "idle") or not run.job.worker.is_paused:
             return                       # (Continue was pressed before this signal arrived)
         self._state = "paused"
+        self._run_paused = True          # its duration is no longer the run's cost
         run.flush()                      # the worker waits: record what it observed last
         self._say_where(run, "paused", self._enable_scrub(run))
         self._update_buttons()
@@ -305,6 +298,8 @@ class ReversePanel(Display, FilmStrip, QWidget):
         if self._stale(run):
             return
         self._state = "idle"
+        if how == "finished" and not self._run_paused:      # what the user waited, a call
+            learn_from(self.cost, run, self._run_t0)
         self.cost.refresh()              # a timing waits for the end of a run
         run.flush()                      # the worker has ended: record its last steps
         frames = self._enable_scrub(run)
