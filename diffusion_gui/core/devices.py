@@ -65,6 +65,9 @@ def resolve_dtype(name: str | torch.dtype | None, device: torch.device) -> torch
     if key not in DTYPES:
         raise InvalidParameter("dtype", f"must be one of {', '.join(DTYPES)}, not {name!r}")
     dtype = DTYPES[key]
+    if dtype is torch.float16 and device.type == "cpu":
+        raise InvalidParameter("dtype", "float16 is for GPUs: on the CPU it runs about 50 times "
+                                        "slower than float32 (use float32, or bfloat16)")
     if dtype is torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise InvalidParameter("dtype", f"bfloat16 is not supported by {device}; use float16")
     return dtype

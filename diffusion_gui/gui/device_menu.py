@@ -22,12 +22,13 @@ def build_device_menu(win, parent_menu):
     fill_device_menu(win)
 
 
-def _group(win, menu, items, current, choose):
+def _group(win, menu, items, current, choose, disabled=()):
     group = QActionGroup(menu)
     group.setExclusive(True)
     for key, text in items:
         a = QAction(text, menu, checkable=True)
         a.setChecked(key == current)
+        a.setEnabled(key not in disabled)
         a.triggered.connect(lambda _=False, k=key: choose(k))
         group.addAction(a)
         menu.addAction(a)
@@ -35,6 +36,11 @@ def _group(win, menu, items, current, choose):
 
 def fill_device_menu(win):
     ctx, menu = win.ctx, win.device_menu
+    on_cpu = ctx.device_in_use() == "cpu"
+    if on_cpu and ctx.dtype_name == "float16":      # ~50x slower there (core.devices.resolve_dtype)
+        ctx.dtype_name = "float32"
+        ctx.settings.setValue("dtype", "float32")
+        ctx.status.emit("float16 is for GPUs: the networks run in float32 on the CPU")
     menu.clear()
     found = ctx.devices or ["cpu"]
     best = found[0]
@@ -43,5 +49,6 @@ def fill_device_menu(win):
     _group(win, menu, names, ctx.device_name, lambda k: ctx.set_device(name=k))
     menu.addSeparator()
     menu.addSection("Network precision")
-    _group(win, menu, PRECISIONS, ctx.dtype_name, lambda k: ctx.set_device(dtype=k))
+    _group(win, menu, PRECISIONS, ctx.dtype_name, lambda k: ctx.set_device(dtype=k),
+           disabled=("float16",) if on_cpu else ())
     win.device_label.setText(f"Device: {ctx.device_in_use()} · {ctx.dtype_name}")

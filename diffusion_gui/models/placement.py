@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+import torch
+
 
 @dataclass
 class _Output:
@@ -22,7 +24,8 @@ class PlacedUNet:
 
     def __init__(self, unet, device, dtype):
         self.device, self.dtype = device, dtype
-        self.unet = copy.deepcopy(unet).to(device=device, dtype=dtype)
+        # torch's own Module.to: diffusers' override warns about a dtype cast that is intended here
+        self.unet = torch.nn.Module.to(copy.deepcopy(unet), device=device, dtype=dtype)
 
     @property
     def config(self):

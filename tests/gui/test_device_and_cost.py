@@ -69,6 +69,11 @@ def test_device_menu_and_status_bar(qtbot, ctx, tmp_path):
     next(a for a in win.device_menu.actions() if a.text().startswith("bfloat16")).trigger()
     assert (ctx.device_name, ctx.dtype_name) == ("cpu", "bfloat16")
     assert win.device_label.text() == "Device: cpu · bfloat16"
+    f16 = next(a for a in win.device_menu.actions() if a.text().startswith("float16"))
+    assert not f16.isEnabled()                      # ~50x slower on the CPU: not offered
+    ctx.set_device(dtype="float16")                 # remembered from a GPU machine, say
+    assert ctx.dtype_name == "float32"
+    next(a for a in win.device_menu.actions() if a.text().startswith("bfloat16")).trigger()
     ctx.settings.sync()
     s = QSettings(ctx.settings.fileName(), QSettings.IniFormat)
     assert (s.value("device"), s.value("dtype")) == ("cpu", "bfloat16")
