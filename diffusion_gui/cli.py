@@ -87,6 +87,8 @@ def _sample_animation_flags(s) -> None:
     s.add_argument("--every", type=int, default=None, metavar="K",
                    help="every K-th step of the run (and the last) instead of --frames")
     s.add_argument("--fps", type=float, default=15)
+    s.add_argument("--record-budget", type=int, default=512, metavar="MB",
+                   help="most memory the animation's frames may take (default 512 MB)")
     _hold_flags(s)
 
 

@@ -189,3 +189,19 @@ def test_sample_gif_bad_target_exits_2(tiny_model, tmp_path, capsys):
                  "--gif", str(tmp_path / "t.avi")])
     assert code == 2
     _one_line_error(capsys, "must end in .gif")
+
+
+def test_sample_animation_over_the_record_budget_is_refused_before_sampling(tiny_model, tmp_path,
+                                                                             capsys):
+    """Every step of a batch of 16 at 16 px, both previews: 21 frames of 9 kB fit a 1 MB budget;
+    the same run at batch 1024 (0.6 MB a frame) is refused before it samples, writing nothing."""
+    args = ["sample", "--model", str(tiny_model), "--sampler", "ddim", "--steps", "20", "--every",
+            "1", "--preview", "both", "--record-budget", "1"]
+    assert main([*args, "--batch", "16", "-o", str(tmp_path / "a.png"), "--gif",
+                 str(tmp_path / "a.gif")]) == 0
+    capsys.readouterr()
+    assert main([*args, "--batch", "1024", "-o", str(tmp_path / "b.png"), "--gif",
+                 str(tmp_path / "b.gif")]) == 2
+    _one_line_error(capsys, "--record-budget is 1 MB: 21 frames of 0.6 MB would take ≈ 12 MB; "
+                            "keep at most 2 frames")
+    assert not (tmp_path / "b.gif").exists() and not (tmp_path / "b.png").exists()

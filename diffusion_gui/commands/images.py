@@ -75,6 +75,7 @@ def cmd_sample(args, model_spec):
         keep = set(select_every(len(ts), args.every))
     else:
         keep = set(pick_frames(ts, args.frames, "even"))
+    _check_frames_budget(len(keep), shape, args)
     abar = model_alpha_bars(model)
     frames, caps = [], []
     last = None
@@ -105,6 +106,26 @@ def cmd_sample(args, model_spec):
 
 
 # ---------------------------------------------------------------- forward
+def _size(n: int) -> str:
+    return f"{n / 2 ** 20:.1f} MB" if n >= 2 ** 20 / 10 else f"{n / 1024:.0f} kB"
+
+
+def _check_frames_budget(n_frames: int, shape, args) -> None:
+    """Refuse, before sampling, an animation whose frames (uint8 grids of the batch, two side by
+    side for ``--preview both``) would take more than ``--record-budget`` MB."""
+    b, c, h, w = shape
+    frame = b * c * (h + 1) * (w + 1) * (2 if args.preview == "both" else 1)
+    need = n_frames * frame / 2 ** 20
+    if args.record_budget < 1:
+        raise InvalidParameter("record_budget", "must be at least 1 (MB)")
+    if need > args.record_budget:
+        fit = max(2, int(args.record_budget * 2 ** 20 // frame))
+        raise InvalidParameter("record_budget", f"is {args.record_budget} MB: {n_frames} frames of "
+                               f"{_size(frame)} would take ≈ {need:.0f} MB; keep at most "
+                               f"{fit} frames (--frames {fit}, or a larger --every), a smaller "
+                               f"--batch, or raise --record-budget")
+
+
 def cmd_forward(args, model_spec):
     from ..core import GaussianDiffusion, NoiseSchedule
     from ..core.images import load_image
