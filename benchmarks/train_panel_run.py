@@ -112,7 +112,7 @@ def main(argv=None) -> int:
         lag["last"] = now
         phase = state["phase"]
         if phase == "wait-preview":
-            if panel.preview.image() is not None:
+            if panel.preview.image() is not None and panel.info.step_memory(panel.settings())[0]:
                 state["t0"] = time.perf_counter()
                 state["none0"] = sys.getrefcount(None)
                 panel.start_btn.click()

@@ -28,6 +28,8 @@ def cmd_train(args, model_spec):
                       label_dropout=args.label_dropout, init_from=args.init_from,
                       variance=args.variance, loss=args.loss or "")
     objective(cfg)
+    from ..sessions.training import check_step_memory
+    check_step_memory(cfg)   # a step too big for the memory: refused now, not swapped through
     accelerator = _accelerator()
     main_proc = accelerator is None or accelerator.is_main_process
     if accelerator is not None and args.batch % accelerator.num_processes:

@@ -141,6 +141,14 @@ def class_info(cfg: TrainConfig):
     return ClassInfo(DIGIT_CLASSES, len(DIGIT_CLASSES), float(cfg.label_dropout)) if cfg.conditional else None
 
 
+def unet_kwargs(cfg: TrainConfig) -> dict:
+    """``build_unet``'s arguments past preset, size and channels for a run of ``cfg``: class
+    embeddings (conditional: the labels and a null one) and ``2C`` outputs for a learned variance."""
+    info = class_info(cfg)
+    return dict(num_class_embeds=None if info is None else info.n + 1,
+                out_channels=2 * cfg.channels if cfg.variance == "learned_range" else None)
+
+
 def shift_edge(cfg: TrainConfig) -> str:
     """What :func:`random_shift` fills with for this run's data: the digits' black, else the edge."""
     return "black" if cfg.data == "digits" else "replicate"
@@ -382,10 +390,7 @@ class _Loop:
         cfg = self.cfg
         _, self.loss = objective(cfg)
         torch.manual_seed(cfg.seed)
-        info = class_info(cfg)
-        self.unet = build_unet(cfg.preset, cfg.size, cfg.channels,
-                               num_class_embeds=None if info is None else info.n + 1,
-                               out_channels=2 * cfg.channels if cfg.variance == "learned_range" else None)
+        self.unet = build_unet(cfg.preset, cfg.size, cfg.channels, **unet_kwargs(cfg))
         if cfg.init_from and not (cfg.resume and (self.out / "checkpoint" / "state.pt").is_file()):
             init_weights(self.unet, cfg.init_from)
         self.ema = copy.deepcopy(self.unet).requires_grad_(False)

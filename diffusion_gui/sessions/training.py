@@ -24,6 +24,9 @@ user discards them (:meth:`TrainSession.discard_runs`) or cleans the folder up
 
 The live rate and ETA are measured over the last :data:`RATE_WINDOW` steps
 (:class:`RateMeter`), not over the last second, which held one step or none. Buckets are of the paper's ``t``: bucket ``k`` holds ``t`` in ``(kT/10, (k+1)T/10]``.
+
+A run whose step would not fit in memory is refused before it starts (:func:`memory_refusal`,
+:func:`check_step_memory`): a torch step cannot be interrupted, so Stop could not end it.
 """
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.images import tile
-from ..errors import ExportError, user_message
+from ..errors import ExportError, UserError, user_message
 from ..models.card import write_card
 from ..models.train import BUCKETS, VARIANCES, TrainConfig, spare_core_threads
 from .settings import setting
@@ -49,7 +52,8 @@ from .train_history import RATE_WINDOW, SMOOTH_BETA, Growing, LossHistory, RateM
 __all__ = ["SMOOTH_BETA", "RATE_WINDOW", "SIZES", "GRID_SIZES", "PRESET_NOTES", "TrainSettings", "TrainRun", "TrainSession",
            "LossHistory", "Growing", "export_model", "write_card", "data_preview", "runs_dir",
            "new_run_dir", "parse_timings", "format_timings", "timing_key", "RateMeter",
-           "runs_usage", "is_run_dir", "remove_run"]
+           "runs_usage", "is_run_dir", "remove_run", "MEMORY_SHARE", "memory_refusal",
+           "check_step_memory"]
 
 SIZES = [8, 16, 24, 32, 48, 64]
 GRID_SIZES = [4, 9, 16, 25, 36]
@@ -58,6 +62,9 @@ PRESET_NOTES = {"tiny": "16/32/32 channels, no attention", "small": "32/64/64 ch
 TIMING_STEPS = 10        # clean steps timed for the seconds-per-step estimate
 CHECKPOINT_EVERY = 1000  # the panel's runs save their state this often (and on every request)
 PIPELINE_ITEMS = ("model_index.json", "unet", "scheduler", "model_card.md")
+#: a run is refused when one step's estimated peak memory is over this share of the available
+#: memory (the rest: the app, the data set, the system, and the estimate's own error)
+MEMORY_SHARE = 0.8
 
 
 # ------------------------------------------------------------------------------ settings
@@ -261,6 +268,33 @@ def data_preview(cfg: TrainConfig, n: int = 64):
     return tile(to_uint8(x), pad=1), len(data)
 
 
+# ------------------------------------------------------------------------------ memory
+def memory_refusal(cfg: TrainConfig, estimate_bytes: int, available_bytes: int) -> str | None:
+    """None when one training step of ``cfg``, estimated to peak at ``estimate_bytes``
+    (:func:`~diffusion_gui.models.step_memory.step_memory_bytes`), fits in :data:`MEMORY_SHARE`
+    of ``available_bytes``; else the one-line reason, naming what to lower."""
+    from ..models.step_memory import format_bytes
+    if estimate_bytes <= MEMORY_SHARE * available_bytes:
+        return None
+    return (f"a training step would need about {format_bytes(estimate_bytes)} of memory, more "
+            f"than {MEMORY_SHARE:.0%} of the {format_bytes(available_bytes)} available; lower the "
+            f"batch ({cfg.batch_size}), the size ({cfg.size} px) or the preset ({cfg.preset})")
+
+
+def check_step_memory(cfg: TrainConfig, available_bytes: int | None = None) -> int:
+    """The estimated peak bytes of one step of ``cfg``; raises a
+    :class:`~diffusion_gui.errors.UserError` when it does not fit (:func:`memory_refusal`) in
+    ``available_bytes`` (default: what the system has available now). Builds the network once
+    at batch 1 when it is not cached: a fraction of a second."""
+    from ..models.step_memory import available_memory_bytes, step_memory_of
+    estimate = step_memory_of(cfg)
+    available = available_memory_bytes() if available_bytes is None else available_bytes
+    reason = memory_refusal(cfg, estimate, available)
+    if reason is not None:
+        raise UserError(reason)
+    return estimate
+
+
 # ------------------------------------------------------------------------------ one run
 class TrainRun:
     """One training run. ``make_gen``, ``observe`` and ``convert`` run in the worker thread;
@@ -444,6 +478,11 @@ class TrainSession:
         self.saved_path: str | None = None
         self.saved_step = -1
         self.history.clear()
+
+    def memory_check(self, settings: TrainSettings, estimate_bytes: int,
+                     available_bytes: int) -> str | None:
+        """Why a run of ``settings`` must not start (its step does not fit in memory), or None."""
+        return memory_refusal(settings.config(), estimate_bytes, available_bytes)
 
     def begin(self, settings: TrainSettings) -> TrainRun:
         """A new run of ``settings`` in a new folder under ``runs_dir`` (``OSError`` if it

@@ -47,6 +47,9 @@ def panel(qtbot, ctx, tmp_path):
     qtbot.addWidget(p)
     p.runs_dir = tmp_path / "runs"
     _configure(p)
+    # Start checks a step's memory estimate first, measured in the background as the settings
+    # change: once it is known Start starts at once (tests/gui/test_train_memory.py for the rest)
+    qtbot.waitUntil(lambda: p.info.step_memory(p.settings())[0], timeout=TIMEOUT)
     yield p
     p.shutdown()
 

@@ -1,8 +1,8 @@
 """The Train panel: a view over :class:`~diffusion_gui.sessions.training.TrainSession`.
 
 The training run is the job of one :class:`~diffusion_gui.gui.workers.JobSlot`, copying a
-finished run's model another; the side jobs that follow the settings (parameter count, speed,
-data preview) are :class:`~.setup_info.SetupInfo`'s, one slot per kind.
+finished run's model another; the side jobs that follow the settings (parameter count and a
+step's memory, speed, data preview) are :class:`~.setup_info.SetupInfo`'s, one slot per kind.
 Every failure is shown through the one error policy (:func:`diffusion_gui.errors.user_message`).
 
 States: ``idle`` -> ``running`` <-> ``pausing`` -> ``paused``; ``stopping`` -> ``idle``.
@@ -184,8 +184,8 @@ class TrainPanel(QWidget):
         set_editable(self, idle)
 
     def start(self):
-        """Train a new model with the current settings, in a background worker."""
-        if self._state != "idle":
+        """Train a new model with the current settings, in a background worker (if it fits)."""
+        if self._state != "idle" or not self.info.memory_fits():
             return
         if self.source.currentData() == "folder" and not self._data_dir:
             self.ctx.error.emit("Cannot start training", "choose a folder of images first")

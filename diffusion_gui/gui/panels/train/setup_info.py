@@ -1,6 +1,8 @@
 """What the Train panel's settings amount to, worked out in the background while they change:
-the model's parameter count, the speed on this machine (measured, or timed on a run's first
-steps) and the data preview, as the model will see it.
+the model's parameter count and the peak memory of one training step (estimated by
+:mod:`diffusion_gui.models.step_memory`, shown against the memory available now), the speed on
+this machine (measured, or timed on a run's first steps) and the data preview, as the model
+will see it.
 
 Each kind of side job has its own :class:`~diffusion_gui.gui.workers.JobSlot`: the latest
 request of a kind wins, and a stale result never reaches a label.
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QTimer
 
+from ....models import step_memory
+from ....models.train import unet_kwargs
 from ....sessions.training import PRESET_NOTES, data_preview
 from ...format import duration, rate
 from ...workers import JobSlot
@@ -24,11 +28,15 @@ class SetupInfo(QObject):
         super().__init__(p)
         self.p = p
         self.slots = {k: JobSlot(memory_hint) for k in ("count", "measure", "preview")}
-        self._params_cache: dict = {}
+        self._params_cache: dict = {}    # network key -> NetworkMemory (None: failed)
+        self._counting = None            # the network key the count job measures
+        self._then = None                # (key, callback) to call once that key is measured
         self.preview_timer = QTimer(self)
         self.preview_timer.setSingleShot(True)
         self.preview_timer.setInterval(PREVIEW_DELAY_MS)
         self.preview_timer.timeout.connect(self.refresh_preview)
+        for changed in (p.variance.currentIndexChanged, p.conditional.toggled):   # another network
+            changed.connect(lambda *_: self.update_params())
 
     def shutdown(self):
         """Stop the timer; detach, cancel and join every side job."""
@@ -38,26 +46,84 @@ class SetupInfo(QObject):
         for slot in self.slots.values():
             slot.shutdown(timeout_ms=None)
 
-    # ---- parameters
-    def update_params(self):
+    # ---- parameters and memory
+    def _network_key(self, st) -> tuple:
+        """What the parameter count and a step's memory depend on but the batch:
+        ``(preset, size, channels, variance, class embeddings)``, as training builds it."""
+        cfg = st.config()
+        return (cfg.preset, cfg.size, cfg.channels, cfg.variance, unet_kwargs(cfg)["num_class_embeds"])
+
+    def step_memory(self, st) -> tuple[bool, int | None]:
+        """``(known, estimated peak bytes of one step)`` of settings ``st``, without computing:
+        ``(False, None)`` while its network was not measured, ``(True, None)`` if that failed."""
+        key = self._network_key(st)
+        if key not in self._params_cache:
+            return False, None
+        net = self._params_cache[key]
+        return True, None if net is None else net.step_bytes(st.batch)
+
+    def update_params(self, then=None):
+        """Show the parameter count and a step's memory of the current settings, measuring the
+        network in the background first if needed; ``then()`` once they are known (the
+        settings unchanged meanwhile)."""
         p = self.p
-        key = (p.preset.currentData(), int(p.channels.currentData()), int(p.size.currentData()))
+        st = p.settings()
+        key = self._network_key(st)
         if key in self._params_cache:
-            p.params_label.setText(f"{self._params_cache[key]:,}  ·  {PRESET_NOTES[key[0]]}")
+            self._show_params(key, st.batch)
+            self._then = None
+            if then is not None:
+                then()
+            return
+        if then is not None:
+            self._then = (key, then)
+        elif self._then is not None and self._then[0] != key:
+            self._then = None            # the settings Start was pressed for changed
+        if self._counting == key and self.slots["count"].is_running():
             return
         p.params_label.setText("counting…")
-        preset, channels, size = key
+        self._counting = key
 
         def count():
-            from ....models.unet import build_unet, count_parameters
-            return count_parameters(build_unet(preset, size, channels))
+            return step_memory.network_memory(*key)
 
-        def done(n):
-            self._params_cache[key] = int(n)
-            self.update_params()
+        def ended(net):
+            self._params_cache[key] = net
+            self._counting = None
+            pending, self._then = self._then, None
+            if self._network_key(p.settings()) == key:
+                self.update_params(pending[1] if pending and pending[0] == key else None)
 
-        self.slots["count"].start(count, background=True, on_done=done, abandonable=True,  # read-only
-                                  on_failed=lambda m: p.params_label.setText("–"))
+        self.slots["count"].start(count, background=True, on_done=ended, abandonable=True,  # read-only
+                                  on_failed=lambda m: (ended(None), p.params_label.setText("–")))
+
+    def memory_fits(self) -> bool:
+        """Whether one step of the panel's settings fits in the memory available (a torch step
+        cannot be interrupted): refused with a message when not. While the estimate is not
+        known yet it is worked out in the background, then Start is pressed again."""
+        p = self.p
+        st = p.settings()
+        known, estimate = self.step_memory(st)
+        if not known:
+            p.ctx.status.emit("Checking how much memory a training step needs…")
+            self.update_params(then=p.start)
+            return False
+        if estimate is None:            # the network could not be built: the run will say why
+            return True
+        reason = p.session.memory_check(st, estimate, step_memory.available_memory_bytes())
+        if reason is not None:
+            p.ctx.error.emit("Cannot start training", reason)
+        return reason is None
+
+    def _show_params(self, key: tuple, batch: int):
+        net = self._params_cache[key]
+        if net is None:
+            self.p.params_label.setText("–")
+            return
+        free = step_memory.available_memory_bytes()
+        self.p.params_label.setText(
+            f"{net.parameters:,}  ·  {PRESET_NOTES[key[0]]}  ·  a step needs ≈ "
+            f"{step_memory.format_bytes(net.step_bytes(batch))} of {step_memory.format_bytes(free)} free")
 
     # ---- speed
     def update_estimate(self, *_):
