@@ -7,6 +7,7 @@ when the run ends. Used by the Reverse panel (sampling) and the Losses panel (th
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, QTimer
+from shiboken6 import isValid
 
 from ..errors import UserError
 from .format import duration
@@ -103,10 +104,13 @@ class CostLine(QObject):
         _, device, dtype, rows = key
 
         def done(timing):
+            if not isValid(self.label):           # the panel went before the timing ended
+                return
             self.timings[key] = timing          # and under the device "auto" resolved to
             self.timings[(key[0], timing.device, *key[2:])] = timing
             self.refresh()
 
         self.slot.start(lambda: time_network_call(m, rows, device, dtype), background=True,
                         on_done=done, abandonable=True,
-                        on_failed=lambda msg: self.label.setText(f"<span style='color:#c0392b'>{msg}</span>"))
+                        on_failed=lambda msg: isValid(self.label) and self.label.setText(
+                            f"<span style='color:#c0392b'>{msg}</span>"))
