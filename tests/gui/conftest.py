@@ -13,3 +13,11 @@ def ctx(tmp_path):
     c = AppContext(settings=QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
     yield c
     c.shutdown()
+
+
+@pytest.fixture
+def errors(ctx):
+    """``[(title, message)]`` of every ``ctx.error`` emitted during the test."""
+    seen = []
+    ctx.error.connect(lambda title, msg: seen.append((title, msg)))
+    return seen

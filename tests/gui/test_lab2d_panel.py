@@ -17,12 +17,6 @@ from diffusion_gui.gui.workers import running_jobs  # noqa: E402
 TIMEOUT = 60000
 
 
-@pytest.fixture
-def errors(ctx):
-    seen = []
-    ctx.error.connect(lambda title, msg: seen.append((title, msg)))
-    return seen
-
 
 @pytest.fixture
 def panel(qtbot, ctx):

@@ -14,12 +14,6 @@ from diffusion_gui.models import step_memory  # noqa: E402
 TIMEOUT = 60000   # ms: a slow, shared CPU
 
 
-@pytest.fixture
-def errors(ctx):
-    seen = []
-    ctx.error.connect(lambda title, msg: seen.append((title, msg)))
-    return seen
-
 
 @pytest.fixture
 def panel(qtbot, ctx, tmp_path):

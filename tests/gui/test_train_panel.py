@@ -23,12 +23,6 @@ from diffusion_gui.gui.workers import running_jobs  # noqa: E402
 TIMEOUT = 60000   # ms: a slow, shared CPU
 
 
-@pytest.fixture
-def errors(ctx):
-    seen = []
-    ctx.error.connect(lambda title, msg: seen.append((title, msg)))
-    return seen
-
 
 def _configure(p, steps=400, every=4):
     p.preset.setCurrentIndex(p.preset.findData("tiny"))
