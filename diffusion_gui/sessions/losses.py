@@ -140,6 +140,7 @@ def loss_generator(model, source: str, *, image=None, n_digits: int = 16, stride
 
     from ..core.devices import resolve_device
     from ..core.vlb import vlb_terms
+    from .sampling import on_device
     dev = resolve_device(device)
     if source == "image":
         if image is None:
@@ -152,7 +153,7 @@ def loss_generator(model, source: str, *, image=None, n_digits: int = 16, stride
     else:
         raise InvalidParameter("source", f"must be one of {', '.join(SOURCES)}, not {source!r}")
     g = torch.Generator().manual_seed(int(seed))
-    net = model if dev.type == "cpu" and dtype == "float32" else model.on(dev, dtype)
+    net = on_device(model, dev, dtype)
     for p in vlb_terms(net, model.diffusion, x0.to(dev), stride=int(stride), t_batch=t_batch,
                        generator=g):
         yield ("bound", p, x0)

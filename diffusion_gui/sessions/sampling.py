@@ -99,6 +99,14 @@ class SamplingParams:
         return self
 
 
+def on_device(model, device, dtype: str = "float32"):
+    """``model`` with its network on ``device`` (a ``torch.device``) in ``dtype``: the model as
+    given on the CPU in float32 (a wrapper of a loaded model too), else ``model.on(...)``."""
+    if device.type == "cpu" and dtype == "float32":
+        return model
+    return model.on(device, dtype)
+
+
 def make_sampler(model, params: SamplingParams | Mapping | None = None, *, x_start=None,
                  start_t: int | None = None, **kw):
     """The core sampler generator for a loaded model: the one the CLI and the GUI both iterate.
@@ -119,8 +127,7 @@ def make_sampler(model, params: SamplingParams | Mapping | None = None, *, x_sta
     d = model.diffusion
     p.check(d.num_timesteps)
     device = resolve_device(p.device)
-    if device.type != "cpu" or p.dtype != "float32":      # else the model as given (a wrapper too)
-        model = model.on(device, p.dtype)
+    model = on_device(model, device, p.dtype)
     if p.variance and p.variance != d.variance:
         from ..core import GaussianDiffusion
         d = GaussianDiffusion(d.schedule, variance=p.variance, prediction_type=d.prediction_type,
