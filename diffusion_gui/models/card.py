@@ -56,8 +56,7 @@ def write_model_card(out_dir, cfg: dict, params: int, steps: int, wall_s: float,
 def write_card(cfg, last) -> None:
     """``model_card.md`` in ``cfg.out_dir`` (a :class:`~diffusion_gui.models.train.TrainConfig`)
     for the state at ``last`` (a :class:`~diffusion_gui.models.train.TrainMetrics`)."""
+    from .train import unet_kwargs
     from .unet import build_unet, count_parameters
-    params = count_parameters(build_unet(cfg.preset, cfg.size, cfg.channels,
-                                         num_class_embeds=11 if cfg.conditional else None,
-                                         out_channels=2 * cfg.channels if cfg.variance == "learned_range" else None))
+    params = count_parameters(build_unet(cfg.preset, cfg.size, cfg.channels, **unet_kwargs(cfg)))
     write_model_card(cfg.out_dir, asdict(cfg), params, last.step, last.elapsed_s, last.loss)

@@ -121,10 +121,10 @@ def _zero_unet(preset: str, size: int, channels: int, variance: str, num_class_e
     then given zeroed CPU storage."""
     import torch
 
-    from .unet import build_unet
-    out = 2 * channels if variance == "learned_range" else None
+    from .unet import build_unet, output_channels
     with torch.device("meta"):
-        unet = build_unet(preset, size, channels, num_class_embeds=num_class_embeds, out_channels=out)
+        unet = build_unet(preset, size, channels, num_class_embeds=num_class_embeds,
+                          out_channels=output_channels(channels, variance))
     unet.to_empty(device="cpu")
     with torch.no_grad():
         for t in (*unet.parameters(), *unet.buffers()):

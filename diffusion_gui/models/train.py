@@ -145,8 +145,9 @@ def unet_kwargs(cfg: TrainConfig) -> dict:
     """``build_unet``'s arguments past preset, size and channels for a run of ``cfg``: class
     embeddings (conditional: the labels and a null one) and ``2C`` outputs for a learned variance."""
     info = class_info(cfg)
+    from .unet import output_channels
     return dict(num_class_embeds=None if info is None else info.n + 1,
-                out_channels=2 * cfg.channels if cfg.variance == "learned_range" else None)
+                out_channels=output_channels(cfg.channels, cfg.variance))
 
 
 def shift_edge(cfg: TrainConfig) -> str:

@@ -28,6 +28,12 @@ def unet_config(preset: str, size: int, channels: int) -> dict:
                 norm_num_groups=8, attention_head_dim=None if not attn else 32)
 
 
+def output_channels(channels: int, variance: str) -> int | None:
+    """``build_unet``'s ``out_channels`` for a variance type: ``2C`` (the prediction, then v) for
+    ``learned_range``, else None (``C``, the default)."""
+    return 2 * int(channels) if variance == "learned_range" else None
+
+
 def build_unet(preset: str, size: int, channels: int, num_class_embeds: int | None = None,
                out_channels: int | None = None):
     """A new diffusers ``UNet2DModel`` for ``preset`` at ``size`` px with ``channels`` channels
