@@ -123,6 +123,7 @@ class AppContext(QObject):
                 self.status.emit(f"Device {self.device_name} is not available here: using auto "
                                  f"({self.devices[0]})")
                 self.device_name = "auto"
+            self._fit_dtype()
             self.device_changed.emit()
 
         self._keep(call_in_background(available_devices, on_done=done, error_text=error_text,
@@ -137,7 +138,15 @@ class AppContext(QObject):
         if dtype is not None:
             self.dtype_name = str(dtype)
             self.settings.setValue("dtype", self.dtype_name)
+        self._fit_dtype()
         self.device_changed.emit()
+
+    def _fit_dtype(self):
+        """float16 on the CPU (about 50x slower there, refused by core.devices) becomes float32."""
+        if self.device_in_use() == "cpu" and self.dtype_name == "float16":
+            self.dtype_name = "float32"
+            self.settings.setValue("dtype", "float32")
+            self.status.emit("float16 is for GPUs: the networks run in float32 on the CPU")
 
     def device_in_use(self) -> str:
         """The device a run starts on: the choice, with ``auto`` resolved once devices are known."""

@@ -37,10 +37,6 @@ def _group(win, menu, items, current, choose, disabled=()):
 def fill_device_menu(win):
     ctx, menu = win.ctx, win.device_menu
     on_cpu = ctx.device_in_use() == "cpu"
-    if on_cpu and ctx.dtype_name == "float16":      # ~50x slower there (core.devices.resolve_dtype)
-        ctx.dtype_name = "float32"
-        ctx.settings.setValue("dtype", "float32")
-        ctx.status.emit("float16 is for GPUs: the networks run in float32 on the CPU")
     menu.clear()
     found = ctx.devices or ["cpu"]
     best = found[0]
