@@ -6,7 +6,7 @@ the panel's run is active (it would slow the run and be slowed by it); call :met
 when the run ends. Used by the Reverse panel (sampling) and the Losses panel (the bound)."""
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer
 from shiboken6 import isValid
 
 from ..errors import UserError
@@ -110,7 +110,12 @@ class CostLine(QObject):
             self.timings[(key[0], timing.device, *key[2:])] = timing
             self.refresh()
 
-        self.slot.start(lambda: time_network_call(m, rows, device, dtype), background=True,
-                        on_done=done, abandonable=True,
-                        on_failed=lambda msg: isValid(self.label) and self.label.setText(
-                            f"<span style='color:#c0392b'>{msg}</span>"))
+        job = self.slot.start(lambda: time_network_call(m, rows, device, dtype), background=True,
+                              on_done=done, abandonable=True,
+                              on_failed=lambda msg: isValid(self.label) and self.label.setText(
+                                  f"<span style='color:#c0392b'>{msg}</span>"))
+        # idle between timings, the line keeps no job (nor its QThread) alive
+        job.thread.finished.connect(self._forget, Qt.QueuedConnection)
+
+    def _forget(self):
+        self.slot.forget()

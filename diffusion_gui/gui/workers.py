@@ -460,6 +460,12 @@ class JobSlot:
                 self._retired.append(job)
         self._retired = [j for j in self._retired if j.is_running()]
 
+    def forget(self):
+        """Drop the reference to the current job once its outcome has arrived (the keeper holds
+        it until its thread ends), so that a slot idle between jobs keeps no QThread alive."""
+        if self.job is not None and not self.job.is_running():
+            self.job = None
+
     def shutdown(self, timeout_ms: int | None = None) -> bool:
         """Detach, cancel and join every job of the slot (idempotent, never raises); True when
         all of them ended in time."""

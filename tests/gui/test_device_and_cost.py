@@ -49,6 +49,7 @@ def test_loss_panel_says_what_the_bound_costs(qtbot, ctx, tiny_model):
     _set_model(ctx, m)
     qtbot.waitUntil(lambda: "As set up" in p.cost_label.text(), timeout=TIMEOUT)
     assert "on cpu" in p.cost_label.text() and " calls × " in p.cost_label.text()
+    qtbot.waitUntil(lambda: p.cost.slot.job is None, timeout=TIMEOUT)   # idle: no QThread kept
     p.shutdown()
 
 

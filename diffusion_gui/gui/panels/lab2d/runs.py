@@ -176,10 +176,10 @@ def compare(panel):
             out["profile"] = (ts, np.asarray(mse), None if floor is None else np.asarray(floor))
             yield dict(out)
             from ....sessions.lab2d_numbers import heldout_bound
-            out["bound"] = {}
+            bound = {}      # a new dict per emission: one already sent is never mutated
             for kind in ("mlp", "exact") if s.has_exact else ("mlp",):
-                out["bound"][kind] = heldout_bound(s, kind)
-                out["bound"] = dict(out["bound"])
+                bound = {**bound, kind: heldout_bound(s, kind)}
+                out["bound"] = bound
                 yield dict(out)
 
     panel._compare.start(gen, on_progress=panel._compared, max_rate=0,
