@@ -37,6 +37,7 @@ import numpy as np
 from ..core.images import to_uint8
 from ..errors import NonFiniteError
 from ..export.frames import trajectory_frame
+from .finite_watch import FiniteWatch
 from .sampling import SamplingParams, make_sampler
 from .settings import setting
 from .symbols import ABAR
@@ -200,6 +201,7 @@ class ReverseRun:
         self._last = (None, None, None, None)   # (item, stats, xt, x0) last converted
         self._pending: list = []        # kept steps not yet recorded (flush)
         self._flush_lock = threading.Lock()
+        self._watch = FiniteWatch()     # NaN / infinity: raised in the worker, never recorded
 
     # ---- worker thread
     def make_gen(self):
@@ -228,10 +230,7 @@ class ReverseRun:
     def observe(self, so):
         """Every item: NaN check and timing; the steps the plan keeps are recorded in batches of
         :data:`RECORD_BATCH` (or :data:`RECORD_BYTES` of float steps; :meth:`flush`)."""
-        if not self._finite(so):
-            raise NonFiniteError(
-                f"NaN or infinity appeared at t = {so.t} (step {so.step + 1} of {so.num_steps}); "
-                f"the run was stopped. Try clipping x₀, another sampler, or check the model.")
+        self._watch.observe(so)
         if self._reset_rate:
             self._times.clear()
             self._reset_rate = False
@@ -242,14 +241,8 @@ class ReverseRun:
             self._pending.append(so)
             waiting = len(self._pending) * 2 * so.x_t.numel() * so.x_t.element_size()
             if len(self._pending) >= RECORD_BATCH or waiting >= RECORD_BYTES or so.t == 0:
+                self._watch.check()         # before any step of it is copied to the CPU
                 self.flush()
-
-    @staticmethod
-    def _finite(so) -> bool:
-        """No NaN or infinity in x_t or x0_pred: one float64 sum each (NaN and inf survive it)."""
-        import torch
-        return math.isfinite(float(so.x_t.sum(dtype=torch.float64))
-                             + float(so.x0_pred.sum(dtype=torch.float64)))
 
     def flush(self):
         """Record the steps observed since the last flush, converted in one pass
@@ -281,6 +274,7 @@ class ReverseRun:
     def convert(self, so) -> dict:
         """A displayed item -> plain numpy (runs in the worker thread): the frame, its x_t and
         x0_pred grids, the rate (steps/s) and the time left (s, or None)."""
+        self._watch.check()
         self.flush()
         if self._last[0] is not so:             # a step the plan does not keep
             self._last = (so, *convert_steps([so])[0])
