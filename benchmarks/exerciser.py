@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import faulthandler
 import gc
 import io
 import os
@@ -161,8 +162,35 @@ class Exerciser:
         self._last_beat = now
         if gap > self.max_gap:
             self.max_gap, self.max_gap_after = gap, (self.log[-1] if self.log else "")
-        if gap > STALL_S and self._armed:
-            self.fail("stall", f"the event loop did not run for {gap:.2f} s")
+        if gap > STALL_S:
+            stack = self._stall_stack()         # read (and cleared) in any case
+            if self._armed:
+                self.fail("stall", f"the event loop did not run for {gap:.2f} s" + stack)
+        self._rearm_dump()
+
+    def _rearm_dump(self):
+        """faulthandler's own C thread (it needs no GIL) writes every thread's stack into a file
+        when no beat has come for :data:`STALL_S`: where the GUI thread was stuck."""
+        f = getattr(self, "_dump_file", None)
+        if f is None:
+            return
+        if self._armed:
+            faulthandler.dump_traceback_later(STALL_S, repeat=False, file=f)
+        else:
+            faulthandler.cancel_dump_traceback_later()
+
+    def _stall_stack(self) -> str:
+        f = getattr(self, "_dump_file", None)
+        if f is None:
+            return ""
+        f.flush()
+        f.seek(0)
+        text = f.read()
+        f.seek(0)
+        f.truncate()
+        main = [b for b in text.split("\n\n") if "(most recent call first)" in b
+                and f"{threading.main_thread().ident:#018x}" in b.lower()]
+        return ("\n  the GUI thread was in:\n" + (main[0] if main else text)) if text else ""
 
     # ------------------------------------------------------------------ failures
     def fail(self, kind: str, detail: str):
@@ -494,7 +522,34 @@ class Exerciser:
                 "os_threads": p.num_threads(),
                 "pool": QThreadPool.globalInstance().activeThreadCount(),
                 "widgets": len(QApplication.allWidgets()), "rss_mb": p.memory_info().rss / 2 ** 20,
-                "rss_held_mb": held, "trimmed": trimmed}
+                "rss_held_mb": held, "trimmed": trimmed, "held": self.held_arrays()}
+
+    def held_arrays(self, top: int = 6) -> list[tuple[str, float]]:
+        """MB of numpy arrays and torch tensors reachable from each panel's attributes (and the
+        context's), by ``panel.attribute``, largest first: where the live memory is."""
+        import numpy as np
+        roots = [(f"{k}.", p) for k, p in self.win.panels.items()] + [("ctx.", self.win.ctx)]
+        seen, sizes = set(), collections.Counter()
+        for prefix, root in roots:
+            stack = [(prefix + a, v, 0) for a, v in vars(root).items()]
+            while stack:
+                name, o, depth = stack.pop()
+                if id(o) in seen or depth > 8 or isinstance(o, (str, bytes, int, float, type)):
+                    continue
+                seen.add(id(o))
+                if isinstance(o, np.ndarray):
+                    sizes[name] += o.nbytes
+                elif type(o).__module__.startswith("torch") and hasattr(o, "untyped_storage"):
+                    sizes[name] += o.untyped_storage().nbytes()
+                elif isinstance(o, dict):
+                    stack += [(name, v, depth + 1) for v in o.values()]
+                elif isinstance(o, (list, tuple, set, frozenset, collections.deque)):
+                    stack += [(name, v, depth + 1) for v in o]
+                elif hasattr(o, "__dict__") and not callable(o) and type(o).__module__ not in ("builtins",):
+                    stack += [(name, v, depth + 1) for v in vars(o).values()]
+                elif hasattr(o, "__slots__"):
+                    stack += [(name, getattr(o, a, None), depth + 1) for a in o.__slots__]
+        return [(k, v / 2 ** 20) for k, v in sizes.most_common(top)]
 
     def step(self):
         kinds = list(WEIGHTS)
@@ -535,6 +590,7 @@ class Exerciser:
         self._armed = False
         self._closing = False
         self._patch_dialogs()
+        self._dump_file = tempfile.TemporaryFile("w+")
         beat = QTimer(interval=50)
         self._last_beat = time.monotonic()
         beat.timeout.connect(self._beat)
@@ -563,6 +619,7 @@ class Exerciser:
         finally:
             beat.stop()
             closer.stop()
+            faulthandler.cancel_dump_traceback_later()
             sys.stderr, sys.excepthook = real_stderr, self._prev_hook
             for owner, name, old in reversed(self._patches):
                 setattr(owner, name, old)
@@ -599,7 +656,9 @@ class Exerciser:
         return (f"{t:7.1f} s: python threads {m['threads']:>2}, OS threads {m['os_threads']:>3}, "
                 f"pool {m['pool']}, paused jobs {m['paused']}, widgets {m['widgets']:>5}, RSS {m['rss_mb']:7.1f} MB "
                 f"({m['rss_mb'] - base['rss_mb']:+.1f}; {m.get('rss_held_mb', m['rss_mb']):.1f} before malloc_trim)"
-                f"{'' if m['settled'] else ', NOT SETTLED'}")
+                f"{'' if m['settled'] else ', NOT SETTLED'}"
+                + ("\n           arrays held: " + ", ".join(f"{k} {v:.0f} MB" for k, v in m["held"] if v >= 1)
+                   if m.get("held") else ""))
 
     def close(self):
         """Stop, close the window (its questions answered by the closer), restore the hooks."""

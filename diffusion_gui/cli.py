@@ -214,6 +214,7 @@ def _reverse_commands(sub, model_help: str) -> None:
     cmp_.add_argument("--frames", type=int, default=60, help="frames of the GIF")
     cmp_.add_argument("--fps", type=float, default=15)
     cmp_.add_argument("--json", action="store_true", help="print each row's figures as JSON")
+    _device_flags(cmp_)
 
     inv = sub.add_parser("invert", help="DDIM inversion: an image to x_T and back, error vs steps")
     inv.add_argument("--model", dest="sub_model", default=None, metavar="MODEL", help=model_help)
@@ -225,6 +226,7 @@ def _reverse_commands(sub, model_help: str) -> None:
     inv.add_argument("--frames", type=int, default=40, help="frames of the round-trip GIF")
     inv.add_argument("--fps", type=float, default=15)
     inv.add_argument("--json", action="store_true", help="print the figures as JSON")
+    _device_flags(inv)
 
     itp = sub.add_parser("interpolate", help="invert two images and decode the spherical path between")
     itp.add_argument("--model", dest="sub_model", default=None, metavar="MODEL", help=model_help)
@@ -235,6 +237,7 @@ def _reverse_commands(sub, model_help: str) -> None:
     itp.add_argument("-o", "--output", required=True, help="STRIP.png or PATH.gif")
     itp.add_argument("--fps", type=float, default=8)
     itp.add_argument("--json", action="store_true", help="print the figures as JSON")
+    _device_flags(itp)
 
 
 def _derive_parser(sub, model_help: str) -> None:

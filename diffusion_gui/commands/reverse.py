@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidParameter
-from .common import ANIMATION_EXTS, _check_output, _model
+from .common import ANIMATION_EXTS, _check_output, _device, _model
 from .progress import _Progress
 
 __all__ = ["cmd_compare", "cmd_invert", "cmd_interpolate"]
@@ -27,6 +27,13 @@ def _out(path) -> Path:
                                          ".apng)", subject=str(out))
     _check_output(out)
     return out
+
+
+def _placement(args) -> dict:
+    """``--device`` / ``--dtype`` as the sessions take them; an unavailable device fails now,
+    before the model loads (one line, exit 2)."""
+    _device(args)
+    return {"device": args.device, "dtype": args.dtype}
 
 
 def _write_animation(frames, out: Path, fps: float, captions=None) -> None:
@@ -58,7 +65,7 @@ def cmd_compare(args, model_spec):
     out = _out(args.output)
     _check_fps(args.fps)
     grid = CompareGrid(parse_rows(args.rows), batch=args.batch, seed=args.seed,
-                       clip=False if args.no_clip else None).check()
+                       clip=False if args.no_clip else None, **_placement(args)).check()
     model = _model(model_spec)
     with _Progress("rows", "steps") as bar:
         for item in grid.run(model):
@@ -107,17 +114,18 @@ def cmd_invert(args, model_spec):
     out = _out(args.output)
     _check_fps(args.fps)
     steps = _steps_list(args.steps)
+    where = _placement(args)
     model = _model(model_spec)
     if max(steps) > model.num_timesteps:
         raise InvalidParameter("steps", f"must be in 1..{model.num_timesteps}")
     images, what = _images_for(model, args.image, args.digits)
     recons = []
     with _Progress("inverting", "step counts", len(steps)) as bar:
-        for r in error_vs_steps(model, images, steps):
+        for r in error_vs_steps(model, images, steps, **where):
             recons.append(r)
             bar.set(len(recons))
     if out.suffix.lower() in ANIMATION_EXTS:
-        frames, caps = round_trip(model, images, steps[-1], args.frames)
+        frames, caps = round_trip(model, images, steps[-1], args.frames, **where)
         _write_animation(frames, out, args.fps, caps)
     else:
         write_png(sheet(recons, original=f"original: {what}"), out)
@@ -153,9 +161,10 @@ def cmd_interpolate(args, model_spec):
     from ..sessions.inversion import interpolate, strip
     out = _out(args.output)
     _check_fps(args.fps)
+    where = _placement(args)
     model = _model(model_spec)
     a, b = _one_image(model, args.a, "a"), _one_image(model, args.b, "b")
-    res = interpolate(model, a, b, steps=args.steps, n_frames=args.frames)
+    res = interpolate(model, a, b, steps=args.steps, n_frames=args.frames, **where)
     frames = res["frames"]
     if out.suffix.lower() in ANIMATION_EXTS:
         order = list(range(len(frames))) + list(range(len(frames) - 2, 0, -1))

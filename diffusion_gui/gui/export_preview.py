@@ -133,7 +133,7 @@ class PreviewPane(QWidget):
             self.info_label.setText(self._info_base)
 
         self._slot.start(lambda: estimate_bytes(src, opts, fmt, should_stop=stop.is_set),
-                         background=True, on_done=done, on_failed=failed)
+                         background=True, on_done=done, on_failed=failed, abandonable=True)
 
     def shutdown(self):
         """Stop and join the estimate (idempotent)."""

@@ -46,6 +46,7 @@ class LoadedModel:
     classes: ClassInfo | None = None        # a class-conditional model's labels (conditioning.py)
     device: object = None                   # torch.device of the network (None: the CPU)
     _placed: dict = field(default_factory=dict, repr=False, compare=False)
+    _origin: object = field(default=None, repr=False, compare=False)    # a placed copy's CPU model
 
     def on(self, device="cpu", dtype="float32") -> "LoadedModel":
         """This model with its network on ``device`` in ``dtype`` (names or torch objects, as
@@ -58,15 +59,16 @@ class LoadedModel:
         from .placement import PlacedUNet
         dev = resolve_device(device)
         dt = resolve_dtype(dtype, dev)
+        base = self._origin or self                 # a placed copy places from its CPU original
         if dev.type == "cpu" and str(dt) == "torch.float32":
-            return self
+            return base
         key = (str(dev), str(dt))
         with _lock:
-            if key not in self._placed:
-                self._placed.clear()
-                self._placed[key] = dataclasses.replace(self, unet=PlacedUNet(self.unet, dev, dt),
-                                                        device=dev, _placed={})
-            return self._placed[key]
+            if key not in base._placed:
+                base._placed.clear()
+                base._placed[key] = dataclasses.replace(base, unet=PlacedUNet(base.unet, dev, dt),
+                                                        device=dev, _placed={}, _origin=base)
+            return base._placed[key]
 
     def __call__(self, x, i):
         """The network's output; a class-conditional model predicts unconditionally (its null

@@ -48,12 +48,13 @@ class RowSpec:
     steps: int | None = None
     eta: float = 0.0
 
-    def params(self, batch: int, seed: int, clip: bool | None = None) -> SamplingParams:
+    def params(self, batch: int, seed: int, clip: bool | None = None, device: str = "auto",
+               dtype: str = "float32") -> SamplingParams:
         """The :class:`SamplingParams` of this row, as the Reverse panel builds them
         (:meth:`~diffusion_gui.sessions.reverse.ReverseSettings.sampling_params`)."""
         return SamplingParams(sampler=self.sampler, steps=self.steps,
                               eta=float(self.eta) if self.sampler == "ddim" else 0.0,
-                              batch=int(batch), seed=int(seed), clip=clip)
+                              batch=int(batch), seed=int(seed), clip=clip, device=device, dtype=dtype)
 
     def label(self, T: int | None = None, plain: bool = False) -> str:
         """``'DDIM, 50 steps, η = 0'``; ``plain``: ``eta`` spelt out (for fonts without Greek)."""
@@ -182,11 +183,12 @@ def run_row(model, spec: RowSpec, batch: int, seed: int, **kw) -> RowResult:
 
 
 def row_steps(model, spec: RowSpec, batch: int, seed: int, *, clip: bool | None = None,
-              judge: bool | None = None, max_frames: int = ROW_FRAMES, stage: int = 0):
-    """Run one row: yields a :class:`Tick` after every network call, returns the
-    :class:`RowResult` (``result = yield from row_steps(...)``)."""
+              judge: bool | None = None, max_frames: int = ROW_FRAMES, stage: int = 0,
+              device: str = "auto", dtype: str = "float32"):
+    """Run one row (the network on ``device`` in ``dtype``): yields a :class:`Tick` after every
+    network call, returns the :class:`RowResult` (``result = yield from row_steps(...)``)."""
     from ..export.timeline import pick_frames
-    params = spec.params(batch, seed, clip).check(model.num_timesteps)
+    params = spec.params(batch, seed, clip, device, dtype).check(model.num_timesteps)
     ts_all = visited_timesteps(model.num_timesteps, params)
     keep = set(pick_frames(ts_all, min(max_frames, len(ts_all)), "even"))
     keep.add(len(ts_all) - 1)
@@ -217,6 +219,8 @@ class CompareGrid:
     clip: bool | None = None
     results: list[RowResult] = field(default_factory=list)
     T: int = 1000
+    device: str = "auto"            # where the rows run (SamplingParams.device / dtype)
+    dtype: str = "float32"
 
     def check(self) -> "CompareGrid":
         if not 1 <= int(self.batch) <= MAX_COLUMNS:
@@ -236,7 +240,7 @@ class CompareGrid:
         self.results = []
         for r, spec in enumerate(self.rows):
             res = yield from row_steps(model, spec, self.batch, self.seed, clip=self.clip, judge=judge,
-                                       stage=r)
+                                       stage=r, device=self.device, dtype=self.dtype)
             self.results.append(res)
             yield res
 

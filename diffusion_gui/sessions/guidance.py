@@ -41,11 +41,13 @@ class GuidanceRow:
 
 
 def guidance_sweep(model, scales: Sequence[float] = DEFAULT_SCALES, *, per_class: int = 10,
-                   steps: int = 25, seed: int = 0, judge=None,
+                   steps: int = 25, seed: int = 0, judge=None, device: str = "auto",
+                   dtype: str = "float32",
                    cancelled: Callable[[], bool] = lambda: False) -> Iterator[GuidanceRow]:
     """One :class:`GuidanceRow` per scale, as each is done (DDIM ``steps``, eta 0, batch =
     ``per_class`` x classes, sample ``k`` of class ``k mod N``). ``judge``: a fitted digits
-    classifier (built here when None: about a second). Stops early when ``cancelled()``."""
+    classifier (built here when None: about a second). Stops early when ``cancelled()``. The
+    network runs on ``device`` in ``dtype``; the images are judged on the CPU."""
     import time
 
     from ..core.sampling import run
@@ -63,8 +65,9 @@ def guidance_sweep(model, scales: Sequence[float] = DEFAULT_SCALES, *, per_class
             return
         t0 = time.perf_counter()
         gen, _ = make_sampler(model, SamplingParams(sampler="ddim", steps=steps, batch=batch, seed=seed,
-                                                    class_label="all", guidance=float(w)))
-        x = run(gen).numpy()
+                                                    class_label="all", guidance=float(w),
+                                                    device=device, dtype=dtype))
+        x = run(gen).cpu().numpy()
         fid = class_fidelity(clf, x, labels)
         yield GuidanceRow(float(w), fid["accuracy"], fid["confidence"], diversity(x, labels), batch,
                           time.perf_counter() - t0)

@@ -12,6 +12,8 @@ DDIM ODE's discretisation error. Two inverted latents are joined along a spheric
 
 Images are uint8 ``[B, H, W, C]`` outside and float ``[B, C, H, W]`` in ``[-1, 1]`` inside;
 PSNR is that of the uint8 images (:func:`~diffusion_gui.sessions.reverse.psnr`, peak 255).
+``device`` / ``dtype`` (as :class:`~diffusion_gui.sessions.sampling.SamplingParams` takes them):
+where the network runs, both ways; what is returned is on the CPU.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from ..core.images import to_uint8
 from ..errors import InvalidParameter
 from .compare import Tick, without_ticks
 from .reverse import prepare_original, psnr
-from .sampling import make_sampler
+from .sampling import make_sampler, on_device
 
 __all__ = ["Reconstruction", "STEP_COUNTS", "heldout_digits", "fit_image", "to_model_tensor",
            "invert_reconstruct", "error_vs_steps", "interpolate", "round_trip", "decode", "error_vs_steps_ticks", "sheet", "strip", "MAX_FRAMES"]
@@ -82,6 +84,13 @@ def to_model_tensor(images: np.ndarray):
     return torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))
 
 
+def _placed(model, device, dtype):
+    """``(model on the device, the torch.device)``: both directions run there."""
+    from ..core.devices import resolve_device
+    dev = resolve_device(device)
+    return on_device(model, dev, dtype), dev
+
+
 def _check_steps(model, steps: int) -> int:
     T = model.num_timesteps
     if not 1 <= int(steps) <= T:
@@ -96,10 +105,12 @@ def _ticked(gen, stage: int, offset: int = 0, total: int | None = None):
     return last
 
 
-def decode(model, latent, steps: int):
+def decode(model, latent, steps: int, *, device="auto", dtype="float32"):
     """DDIM (eta = 0, no clipping) from the latent ``[B, C, H, W]`` at the top of ``steps`` strided
-    steps down to x_0, through :func:`make_sampler` (the sampler the Reverse panel runs)."""
-    return _value(_decode(model, latent, steps))
+    steps down to x_0, through :func:`make_sampler` (the sampler the Reverse panel runs); the
+    decoded ``[B, C, H, W]`` on the CPU."""
+    net, dev = _placed(model, device, dtype)
+    return _value(_decode(net, latent, steps, dev=dev)).cpu()
 
 
 def _value(gen):
@@ -110,30 +121,42 @@ def _value(gen):
             return done.value
 
 
-def _decode(model, latent, steps: int, stage: int = 0, offset: int = 0, total: int | None = None):
+def _decode(model, latent, steps: int, stage: int = 0, offset: int = 0, total: int | None = None,
+            *, dev):
     gen, _ = make_sampler(model, sampler="ddim", steps=int(steps), eta=0.0, batch=latent.shape[0],
-                          clip=False, x_start=latent)
+                          clip=False, x_start=latent.to(dev), device=str(dev),
+                          dtype=_dtype_name(model))
     last = yield from _ticked(gen, stage, offset, total)
     return last.x_t
 
 
-def _invert(model, x0, steps: int, stage: int = 0, total: int | None = None):
+def _dtype_name(model) -> str:
+    """The precision a (placed) model's network runs in, as SamplingParams names it."""
+    dt = getattr(getattr(model, "unet", None), "dtype", None)
+    return "float32" if dt is None else str(dt).replace("torch.", "")
+
+
+def _invert(model, x0, steps: int, stage: int = 0, total: int | None = None, *, dev):
     from ..core.inversion import ddim_invert
-    last = yield from _ticked(ddim_invert(model, model.diffusion, x0, num_steps=steps), stage, 0, total)
+    last = yield from _ticked(ddim_invert(model, model.diffusion, x0, num_steps=steps, device=dev),
+                              stage, 0, total)
     return last.x_t
 
 
-def invert_reconstruct(model, images: np.ndarray, steps: int) -> Reconstruction:
+def invert_reconstruct(model, images: np.ndarray, steps: int, *, device="auto",
+                       dtype="float32") -> Reconstruction:
     """Invert uint8 ``images`` ``[B, H, W, C]`` with ``steps`` DDIM steps and decode them back."""
-    return _value(_invert_reconstruct(model, images, steps))
+    net, dev = _placed(model, device, dtype)
+    return _value(_invert_reconstruct(net, images, steps, dev=dev))
 
 
-def _invert_reconstruct(model, images, steps, stage: int = 0):
+def _invert_reconstruct(model, images, steps, stage: int = 0, *, dev):
     steps = _check_steps(model, steps)
     t0 = time.perf_counter()
     x0 = to_model_tensor(images)
-    lat = yield from _invert(model, x0, steps, stage, 2 * steps)
-    rec = yield from _decode(model, lat, steps, stage, steps, 2 * steps)
+    lat = yield from _invert(model, x0, steps, stage, 2 * steps, dev=dev)
+    rec = yield from _decode(model, lat, steps, stage, steps, 2 * steps, dev=dev)
+    rec, lat = rec.cpu(), lat.cpu()
     mse = ((rec.clamp(-1, 1) - x0) ** 2).reshape(len(x0), -1).mean(1).double().numpy()
     r8 = to_uint8(rec)
     orig = np.asarray(images, np.uint8)
@@ -141,20 +164,23 @@ def _invert_reconstruct(model, images, steps, stage: int = 0):
     return Reconstruction(steps, orig, r8, lat.float().numpy(), mse, db, time.perf_counter() - t0)
 
 
-def error_vs_steps(model, images: np.ndarray, step_counts=STEP_COUNTS):
+def error_vs_steps(model, images: np.ndarray, step_counts=STEP_COUNTS, **placement):
     """Yields a :class:`Reconstruction` for each step count (those in ``1..T``), in order."""
-    return without_ticks(error_vs_steps_ticks(model, images, step_counts))
+    return without_ticks(error_vs_steps_ticks(model, images, step_counts, **placement))
 
 
-def error_vs_steps_ticks(model, images: np.ndarray, step_counts=STEP_COUNTS):
+def error_vs_steps_ticks(model, images: np.ndarray, step_counts=STEP_COUNTS, *, device="auto",
+                         dtype="float32"):
     """:func:`error_vs_steps` with a :class:`~.compare.Tick` after every network call (``stage``:
     the step count's number; ``done`` of ``2 N`` calls, there and back)."""
     T = model.num_timesteps
+    net, dev = _placed(model, device, dtype)
     for k, n in enumerate([int(s) for s in step_counts if 1 <= int(s) <= T]):
-        yield (yield from _invert_reconstruct(model, images, n, k))
+        yield (yield from _invert_reconstruct(net, images, n, k, dev=dev))
 
 
-def interpolate(model, a: np.ndarray, b: np.ndarray, steps: int = 50, n_frames: int = 9) -> dict:
+def interpolate(model, a: np.ndarray, b: np.ndarray, steps: int = 50, n_frames: int = 9, *,
+                device="auto", dtype="float32") -> dict:
     """Invert uint8 images ``a`` and ``b`` (``[1, H, W, C]`` each, at the model's size), walk the
     spherical path between their latents in ``n_frames`` points and decode each (one batch).
     Returns ``{"frames": uint8 [n, H, W, C], "weights": [n], "ends": uint8 [2, H, W, C] (the
@@ -166,18 +192,20 @@ def interpolate(model, a: np.ndarray, b: np.ndarray, steps: int = 50, n_frames: 
     if not 2 <= int(n_frames) <= MAX_FRAMES:
         raise InvalidParameter("frames", f"must be in 2..{MAX_FRAMES}")
     x = to_model_tensor(np.concatenate([a, b]))
-    lat = invert(model, model.diffusion, x, num_steps=steps)
+    net, dev = _placed(model, device, dtype)
+    lat = invert(net, net.diffusion, x, num_steps=steps, device=dev).cpu()
     la, lb = lat[:1], lat[1:2]
     ws = np.linspace(0.0, 1.0, int(n_frames))
     path = torch.cat([slerp(la, lb, float(w)) for w in ws])
-    frames = to_uint8(decode(model, path, steps))
+    frames = to_uint8(_value(_decode(net, path, steps, dev=dev)))
     fa, fb = la.flatten().double(), lb.flatten().double()
     cos = float((fa @ fb) / (fa.norm() * fb.norm()))
     return {"frames": frames, "weights": ws.tolist(), "ends": frames[[0, -1]],
             "angle_deg": float(np.degrees(np.arccos(np.clip(cos, -1, 1))))}
 
 
-def round_trip(model, images: np.ndarray, steps: int, n_frames: int = 40) -> tuple[list, list]:
+def round_trip(model, images: np.ndarray, steps: int, n_frames: int = 40, *, device="auto",
+               dtype="float32") -> tuple[list, list]:
     """The inversion x_0 -> x_T and the decoding x_T -> x_0 of uint8 ``images`` ``[B, H, W, C]``
     with ``steps`` DDIM steps, as frames of the batch grid: ``(frames uint8 [H', W', C],
     captions)``, about ``n_frames // 2`` frames each way (evenly picked steps; both ends kept)."""
@@ -188,13 +216,14 @@ def round_trip(model, images: np.ndarray, steps: int, n_frames: int = 40) -> tup
     keep = set(np.round(np.linspace(0, steps, half)).astype(int).tolist())
     frames, caps = [], []
     last = None
-    for so in ddim_invert(model, model.diffusion, to_model_tensor(images), num_steps=steps):
+    model, dev = _placed(model, device, dtype)
+    for so in ddim_invert(model, model.diffusion, to_model_tensor(images), num_steps=steps, device=dev):
         if so.step in keep:
             frames.append(tile(to_uint8(so.x_t)))
             caps.append(f"inverting: t = {so.t}")
         last = so
     gen, _ = make_sampler(model, sampler="ddim", steps=steps, eta=0.0, batch=len(images),
-                          clip=False, x_start=last.x_t)
+                          clip=False, x_start=last.x_t, device=str(dev), dtype=_dtype_name(model))
     for so in gen:
         if so.step in keep and so.step > 0:
             frames.append(tile(to_uint8(so.x_t)))

@@ -123,3 +123,25 @@ def test_cli_device_cpu_unchanged(tmp_path, checkpoints):
                          "-o", str(tmp_path / f"{name}.npz"), *extra]) == 0
         out[name] = np.load(tmp_path / f"{name}.npz")["images"]
     assert np.array_equal(out["plain"], out["cpu"])
+
+
+@pytest.mark.parametrize("command", [["compare", "--rows", "ddim:2:0", "--batch", "1"],
+                                     ["invert", "--digits", "1", "--steps", "2"],
+                                     ["interpolate", "digit:0", "digit:1", "--steps", "2",
+                                      "--frames", "2"]])
+def test_cli_compare_invert_interpolate_take_the_device(no_gpu, tmp_path, checkpoints, command):
+    """The Compare panel's commands run where --device says: an absent one is the same one line
+    (exit 2, nothing written); bfloat16 on the CPU writes the output."""
+    from diffusion_gui.cli import main
+    ck = str(checkpoints(timesteps=20))
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = main([command[0], "--model", ck, *command[1:], "--device", "cuda",
+                   "-o", str(tmp_path / "a.png")])
+    assert rc == 2 and err.getvalue().splitlines() == [
+        "diffusion-gui: error: --device cuda:0 is not available on this machine (available: cpu)"]
+    assert not (tmp_path / "a.png").exists()
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        assert main([command[0], "--model", ck, *command[1:], "--device", "cpu", "--dtype",
+                     "bfloat16", "-o", str(tmp_path / "b.png")]) == 0
+    assert (tmp_path / "b.png").stat().st_size > 0

@@ -569,6 +569,31 @@ def test_preview_size_choice_and_estimate(make_dialog, qtbot, tmp_path, forward_
     assert 0.5 < est / real < 2.0, (est, real)
 
 
+def test_closing_does_not_wait_for_the_size_estimate(make_dialog, qtbot, forward_grey, monkeypatch):
+    """One encoded frame of the estimate can take seconds: Close drops it and returns at once
+    (the exerciser saw the window freeze 2.8 s); the estimate's thread ends by itself after."""
+    import threading
+
+    from diffusion_gui.gui import export_preview
+    from diffusion_gui.gui.workers import running_jobs
+    started, release = threading.Event(), threading.Event()
+
+    def slow(src, opts, fmt, should_stop):
+        started.set()
+        release.wait(30)            # a long encoder call: it does not look at should_stop
+        return 1234
+
+    monkeypatch.setattr(export_preview, "estimate_bytes", slow)
+    d = make_dialog([forward_grey[1]])
+    d.set_options(n_frames=12)
+    qtbot.waitUntil(started.is_set, timeout=10000)
+    d.close()                       # returned while the estimate still runs: nothing joined it
+    assert not release.is_set() and running_jobs() >= 1 and not d.estimate_ready
+    release.set()
+    qtbot.waitUntil(lambda: running_jobs() == 0, timeout=10000)
+    assert not d.estimate_ready     # its result never arrived
+
+
 def test_remembers_folder_and_gif_settings(make_dialog, ctx, tmp_path, forward_grey):
     out = tmp_path / "out"
     out.mkdir()

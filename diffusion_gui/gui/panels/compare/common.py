@@ -95,6 +95,10 @@ class Page(QWidget):
         self.ctx = ctx
         self.slot = JobSlot(memory_hint="try a smaller batch")
 
+    def placement(self) -> dict:
+        """Where the page's runs put the network: File > Device (``device``, ``dtype``)."""
+        return {"device": self.ctx.device_name, "dtype": self.ctx.dtype_name}
+
     def model(self):
         m = self.ctx.model
         if m is None:

@@ -92,7 +92,7 @@ class ForksPage(Page):
     def settings_params(self):
         return ReverseSettings(sampler=self.sampler.currentData(), steps=self.steps.value(),
                                eta=self.eta.value(), seed=self.seed.value(),
-                               batch=self.image.value() + 1).sampling_params()
+                               batch=self.image.value() + 1).sampling_params(**self.placement())
 
     def start_forks(self) -> bool:
         model = self.model()

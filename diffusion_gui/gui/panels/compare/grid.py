@@ -101,7 +101,7 @@ class GridPage(Page):
             return False
         try:
             grid = CompareGrid(parse_rows(self.rows_edit.text()), batch=self.batch.value(),
-                               seed=self.seed.value()).check()
+                               seed=self.seed.value(), **self.placement()).check()
             for spec in grid.rows:
                 spec.params(grid.batch, grid.seed).check(model.num_timesteps)
         except Exception as e:  # noqa: BLE001 - a UserError is shown, anything else is a bug

@@ -161,8 +161,9 @@ class InversionPage(Page):
                 self.run.status.setText(f"N = {steps[item.stage]}: step {item.done + 1} of {item.total}")
             self._show(list(got))
 
-        self.start(self.run, lambda: error_vs_steps_ticks(model, images, steps), on_progress=progress,
-                   observe=observe, on_done=lambda _: self._done(list(got)))
+        where = self.placement()
+        self.start(self.run, lambda: error_vs_steps_ticks(model, images, steps, **where),
+                   on_progress=progress, observe=observe, on_done=lambda _: self._done(list(got)))
         return True
 
     def _done(self, recons):
@@ -224,8 +225,10 @@ class InversionPage(Page):
         except Exception as e:  # noqa: BLE001
             return self._problem(e, self.interp_run)
 
+        where = self.placement()
+
         def gen():
-            yield interpolate(model, a, b, steps=steps, n_frames=n)
+            yield interpolate(model, a, b, steps=steps, n_frames=n, **where)
 
         def done(res):
             self.interp = res

@@ -147,11 +147,13 @@ class GuidanceBox(QGroupBox):
         self._plot_rows()
         self.measure_btn.setEnabled(False)
         self.note.setText("Measuring w = 0: sampling 10 of each class…")
+        device, dtype = self.ctx.device_name, self.ctx.dtype_name
 
         def gen():
             held, labels = digits(m.sample_size, "heldout")
             ref = diversity(held, labels)
-            for r in guidance_sweep(m, SCALES, per_class=10, steps=25, seed=0):
+            for r in guidance_sweep(m, SCALES, per_class=10, steps=25, seed=0, device=device,
+                                    dtype=dtype):
                 yield r.to_json() | {"reference": ref}
 
         self.jobs.start(gen, on_progress=self._row, on_finished=self._done, on_failed=self._failed,
