@@ -522,7 +522,8 @@ class Exerciser:
                 "os_threads": p.num_threads(),
                 "pool": QThreadPool.globalInstance().activeThreadCount(),
                 "widgets": len(QApplication.allWidgets()), "rss_mb": p.memory_info().rss / 2 ** 20,
-                "rss_held_mb": held, "trimmed": trimmed, "held": self.held_arrays()}
+                "rss_held_mb": held, "trimmed": trimmed, "held": self.held_arrays(),
+                "types": object_types()}
 
     def held_arrays(self, top: int = 6) -> list[tuple[str, float]]:
         """MB of numpy arrays and torch tensors reachable from each panel's attributes (and the
@@ -658,7 +659,10 @@ class Exerciser:
                 f"({m['rss_mb'] - base['rss_mb']:+.1f}; {m.get('rss_held_mb', m['rss_mb']):.1f} before malloc_trim)"
                 f"{'' if m['settled'] else ', NOT SETTLED'}"
                 + ("\n           arrays held: " + ", ".join(f"{k} {v:.0f} MB" for k, v in m["held"] if v >= 1)
-                   if m.get("held") else ""))
+                   if m.get("held") else "")
+                + ("\n           objects grown: " + ", ".join(
+                    f"{k} {v:+d}" for k, v in (m["types"] - base["types"]).most_common(12))
+                   if m.get("types") and base.get("types") else ""))
 
     def close(self):
         """Stop, close the window (its questions answered by the closer), restore the hooks."""
@@ -707,11 +711,48 @@ def report(res: dict, out=print):
         out("  after: " + " | ".join(f["last"]))
 
 
+def object_types() -> collections.Counter:
+    """Live gc-tracked objects by ``package.Class``, builtins left out: what grows is named."""
+    out = collections.Counter()
+    for o in gc.get_objects():
+        mod = getattr(type(o), "__module__", None)
+        if isinstance(mod, str) and mod not in ("builtins", "collections"):
+            out[f"{mod.split('.')[0]}.{type(o).__qualname__}"] += 1
+    return out
+
+
+def who_holds(cls_name: str, limit: int = 6, depth: int = 7, out=print):
+    """For up to ``limit`` live objects of class ``cls_name``: one chain of referrers each (the
+    owner's class and, for a dict, the key), up to ``depth`` steps: who keeps it alive."""
+    gc.collect()
+    objs = [o for o in gc.get_objects() if type(o).__name__ == cls_name][:limit]
+    out(f"{cls_name}: {sum(type(o).__name__ == cls_name for o in gc.get_objects())} live")
+    skip = {id(objs)}
+    for o in objs:
+        chain, cur = [], o
+        for _ in range(depth):
+            refs = [r for r in gc.get_referrers(cur) if id(r) not in skip
+                    and not isinstance(r, type(sys._getframe()))]
+            if not refs:
+                break
+            r = refs[0]
+            if isinstance(r, dict):
+                key = next((k for k, v in r.items() if v is cur), "?")
+                chain.append(f"dict[{str(key)[:40]}]")
+            else:
+                chain.append(type(r).__qualname__)
+            skip.add(id(refs))
+            cur = r
+        out("  " + " <- ".join(chain))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=600)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--cycle", type=float, default=30.0, help="seconds between measurements")
+    ap.add_argument("--who-holds", nargs="*", default=[], metavar="CLASS",
+                    help="at the end, who keeps the live objects of these classes (a leak hunt)")
     args = ap.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     with tempfile.TemporaryDirectory() as d:
@@ -720,6 +761,8 @@ def main(argv=None) -> int:
         os.environ["DIFFUSION_GUI_RUNS"] = str(Path(d) / "runs")
         ex = Exerciser(d, seed=args.seed)
         res = ex.run(args.seconds, cycle_s=args.cycle)
+        for name in args.who_holds:
+            who_holds(name)
         ex.close()
         report(res)
     return 1 if res["failures"] else 0

@@ -340,12 +340,28 @@ def _check_consistent(unet, folder: Path, variance: str):
 
 
 # ---------------------------------------------------------------- public entry
-_cache: dict = {}
+_cache: dict = {}          # key -> LoadedModel, least recently used first
 _lock = threading.Lock()
+#: models kept loaded: the one in use and the one before it (switching back is instant). A
+#: cache of every model ever loaded kept each one for good: a few of google/ddpm-church-256's
+#: 455 MB, or every checkpoint a training run rewrote (a new modification time, a new key).
+CACHE_MODELS = 2
+
+
+def _remember(key, model):
+    """Keep ``model`` as the most recent; drop an older version of its folder and the least
+    recently used beyond :data:`CACHE_MODELS`. Call under ``_lock``."""
+    for k in [k for k in _cache if k[0] == key[0] and k != key]:
+        del _cache[k]
+    _cache.pop(key, None)
+    _cache[key] = model
+    while len(_cache) > CACHE_MODELS:
+        del _cache[next(iter(_cache))]
 
 
 def load_model(spec: str) -> LoadedModel:
-    """Load (once; cached by folder and modification time) the model named by ``spec``.
+    """Load (once; cached by folder and modification time, the last :data:`CACHE_MODELS`) the
+    model named by ``spec``.
 
     Raises :class:`ModelLoadError` with a one-line message on any problem.
     """
@@ -354,6 +370,7 @@ def load_model(spec: str) -> LoadedModel:
     key = (str(folder), *(_mtime(p) for p in (unet_dir / "config.json", sched_path, *(unet_dir / n for n in WEIGHT_NAMES))))
     with _lock:
         if key in _cache:
+            _remember(key, _cache[key])
             return _cache[key]
     notes = []
     if sched_path is None:
@@ -372,7 +389,7 @@ def load_model(spec: str) -> LoadedModel:
     model = LoadedModel(name, str(folder), unet, diffusion, {**DDPM_DEFAULTS, **sched_cfg}, notes,
                         read_class_info(folder, unet.config))
     with _lock:
-        _cache[key] = model
+        _remember(key, model)
     return model
 
 

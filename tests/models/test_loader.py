@@ -95,6 +95,24 @@ def test_loading_is_cached_until_a_file_changes(base, tmp_path):
     assert c is not a and c.num_timesteps == 20
 
 
+def test_the_cache_keeps_the_last_two_models_and_one_version_each(base, tmp_path):
+    """The model in use and the one before stay loaded; a third evicts the least recently used;
+    a rewritten checkpoint replaces its older version (a cache of every model ever loaded kept
+    them all for good)."""
+    from diffusion_gui.models import loader
+    a, b, c = (_copy(base, tmp_path, n) for n in "abc")
+    ma, mb = load_model(str(a)), load_model(str(b))
+    assert load_model(str(a)) is ma                      # a is now the most recent
+    mc = load_model(str(c))
+    assert len(loader._cache) == loader.CACHE_MODELS == 2
+    assert load_model(str(a)) is ma and load_model(str(b)) is not mb    # b went
+    w = c / "config.json"
+    st = os.stat(w)
+    os.utime(w, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert load_model(str(c)) is not mc
+    assert [k[0] for k in loader._cache].count(str(c.resolve())) == 1
+
+
 def test_other_scheduler_settings_are_honoured(tmp_path):
     d = make_checkpoint(tmp_path / "m", timesteps=T, beta_schedule="squaredcos_cap_v2",
                         variance_type="fixed_large", clip_sample=False, prediction_type="v_prediction")
