@@ -685,6 +685,10 @@ class Exerciser:
 #: previews of 2000 x 1500 px. RSS is measured after gc and glibc's malloc_trim(0): what the
 #: allocator merely holds swings by a GB and comes back. Trimmed, seed 3 for 10 minutes (7470
 #: actions) stayed within 828..1128 MB after its first cycle (1018 MB) and ended at 1020 MB.
+#: With devices and bfloat16 copies (File > Device) it rose to +1152 MB and still climbing
+#: while the model cache kept every model loaded; with the cache at two models (7850 actions)
+#: +736 MB at the end, flat from 5 minutes on (678..757 MB). ``--who-holds CLASS`` names who
+#: keeps what is live; each row says which panel holds arrays and which classes grew.
 #: So a leak is RSS growing by more than LEAK_STEP_MB at *every* settled cycle (at least three
 #: steps) without slowing down (the last step at least half the first), and RSS_GROWTH_MB
 #: bounds the whole run: room for one live 1 GB chain more at the end than after the first cycle.
