@@ -402,11 +402,30 @@ class _Loop:
     def _resume(self):
         import torch
         st = torch.load(self.state_path, map_location="cpu", weights_only=True)
-        self.unet.load_state_dict(st["unet"])
+        try:
+            self.unet.load_state_dict(st["unet"])
+        except RuntimeError:            # another network: say which settings differ
+            raise InvalidParameter("resume", self._resume_mismatch(), subject=str(self.out)) from None
         self.ema.load_state_dict(st["ema"])
         self.opt.load_state_dict(st["opt"])
         self.g.set_state(st["rng"])
         self.step, self.elapsed_before = int(st["step"]), float(st["elapsed_s"])
+
+    #: the settings that shape the network (a resume needs the same)
+    NETWORK_FIELDS = ("preset", "size", "channels", "conditional", "variance")
+
+    def _resume_mismatch(self) -> str:
+        saved = {}
+        try:
+            saved = json.loads((self.out / "checkpoint" / "config.json").read_text())
+        except (OSError, ValueError):
+            pass
+        diff = [f"{k} {saved[k]} (now {getattr(self.cfg, k)})" for k in self.NETWORK_FIELDS
+                if k in saved and saved[k] != getattr(self.cfg, k)]
+        what = ("its checkpoint was trained with " + ", ".join(diff)) if diff else \
+            "its checkpoint holds another network"
+        return (f"cannot continue this run: {what}; resume with the settings it was trained with, "
+                f"or train into a new folder")
 
     # ---- one step
     def _batch(self):

@@ -277,3 +277,19 @@ def test_a_learned_variance_run_can_start_from_a_fixed_model(tmp_path, capsys):
         out, ref = loop_unet(x, i).sample, fixed(x, i).sample
     torch.testing.assert_close(out[:, :1], ref)
     assert out[:, 1:].abs().max() == 0
+
+
+def test_resuming_another_network_names_the_settings_that_differ(tmp_path, capsys):
+    """A run resumed with a learned variance (or another preset, size, ...) than it was trained
+    with: one line naming what differs, exit 2, the checkpoint untouched (it was PyTorch's
+    state-dict error, dozens of lines of missing and mismatched keys)."""
+    b = tmp_path / "run"
+    assert main(["train", *TINY, "--steps", "2", "-o", str(b)]) == 0
+    before = (b / "checkpoint" / "state.pt").read_bytes()
+    capsys.readouterr()
+    assert main(["train", *TINY, "--steps", "4", "-o", str(b), "--resume",
+                 "--variance", "learned_range"]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip() and "step/s" not in ln]   # not tqdm's
+    assert len(err) == 1 and err[0].startswith("diffusion-gui: error: ") and "cannot continue this run" in err[0]
+    assert "variance fixed_small (now learned_range)" in err[0]
+    assert (b / "checkpoint" / "state.pt").read_bytes() == before
