@@ -49,9 +49,10 @@ lint: setup-test
 	$(VENV)/bin/ruff check diffusion_gui tests benchmarks tools
 	$(VENV)/bin/lint-imports
 
-# everything: the linters, every test (slow ones included), the Qt-free tests without Qt
+# everything: the linters, every test (slow ones included), the Qt-free tests without Qt. The
+# Qt-free layers' fast tests run once, there (the main run leaves them out: tests/conftest.py)
 test: lint
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q
+	DIFFUSION_GUI_QT_FREE_ELSEWHERE="$(QT_FREE_TESTS)" OMP_NUM_THREADS=1 $(PY) -m pytest -q
 	$(MAKE) test-noqt
 
 # the edit loop: the linters and the tests not marked slow

@@ -7,6 +7,22 @@ os.environ.setdefault("DIFFUSION_GUI_SETTINGS", "test")  # the GUI keeps its QSe
 
 import pytest
 
+#: `make test` runs the Qt-free layers' fast tests once, in the virtualenv without Qt
+#: (`make test-noqt`), and names their folders here so that the main run leaves them out
+QT_FREE_ELSEWHERE = os.environ.get("DIFFUSION_GUI_QT_FREE_ELSEWHERE", "").split()
+
+
+def pytest_collection_modifyitems(config, items):
+    if not QT_FREE_ELSEWHERE:
+        return
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    dirs = tuple(os.path.join(root, d.rstrip("/")) + os.sep for d in QT_FREE_ELSEWHERE)
+    drop = [it for it in items if str(it.path).startswith(dirs) and it.get_closest_marker("slow") is None]
+    if drop:
+        gone = set(map(id, drop))
+        config.hook.pytest_deselected(items=drop)
+        items[:] = [it for it in items if id(it) not in gone]
+
 
 @pytest.fixture(autouse=True)
 def _torch_seed():
