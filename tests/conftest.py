@@ -32,6 +32,15 @@ def _torch_seed():
     yield
 
 
+@pytest.fixture
+def no_gpu(monkeypatch):
+    """This process sees neither CUDA nor MPS, whatever the machine has."""
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setattr("diffusion_gui.core.devices._mps_available", lambda: False)
+
+
 @pytest.fixture(scope="session")
 def checkpoints(tmp_path_factory):
     """``checkpoints(timesteps=50, size=16, channels=1, layout="flat", seed=0, **sched)`` -> the

@@ -16,14 +16,6 @@ from diffusion_gui.errors import InvalidParameter
 from diffusion_gui.sessions.sampling import SamplingParams, make_sampler
 
 
-@pytest.fixture
-def no_gpu(monkeypatch):
-    """This process sees neither CUDA nor MPS, whatever the machine has."""
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
-    monkeypatch.setattr("diffusion_gui.core.devices._mps_available", lambda: False)
-
-
 def test_names_resolve(no_gpu):
     assert available_devices() == ["cpu"]
     assert resolve_device("auto") == torch.device("cpu")

@@ -24,13 +24,6 @@ def model(tiny_model):
     return tiny_model(timesteps=20)
 
 
-@pytest.fixture
-def no_gpu(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
-    monkeypatch.setattr("diffusion_gui.core.devices._mps_available", lambda: False)
-
-
 def test_a_placed_model_is_placed_from_its_original(model):
     half = model.on(**HALF)
     assert half.on(**HALF) is half                       # not wrapped a second time
